@@ -1,0 +1,13 @@
+-- setup: the extension installs only with the library preloaded (the TAP
+-- test t/001_no_preload.pl covers the refusal), and says it is active.
+CREATE EXTENSION agent_guard;
+SELECT active, version, agent_session, action FROM agent_guard.status();
+SHOW shared_preload_libraries;
+-- the roles every later suite uses
+CREATE ROLE ag_human LOGIN;
+CREATE ROLE ag_bot LOGIN;
+CREATE ROLE ag_bot_log LOGIN;
+GRANT CREATE ON SCHEMA public TO ag_human, ag_bot, ag_bot_log;
+SELECT agent_guard.tag_role('ag_bot', 'reject');
+SELECT agent_guard.tag_role('ag_bot_log', 'log');
+SELECT role, action, superuser, can_login FROM agent_guard.agents ORDER BY role::text;

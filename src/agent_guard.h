@@ -1,0 +1,130 @@
+/*-------------------------------------------------------------------------
+ *
+ * agent_guard.h
+ *	  Shared declarations of agent_guard: the classes of guarded statements,
+ *	  the actions a tag can carry, the decision point, and the entry points
+ *	  of each source file.
+ *
+ * The module is split by concern:
+ *	  init.c	  _PG_init: settings, hook installation, status()
+ *	  tags.c	  where tags live (security labels on roles), the per-backend
+ *				  "is this session an agent?" cache and its invalidation,
+ *				  tag_role()/untag_role() validation
+ *	  utility.c   ProcessUtility and object_access hooks: DROP, TRUNCATE and
+ *				  tamper attempts, collected per utility statement
+ *	  dml.c		  executor hooks: unbounded DELETE/UPDATE/MERGE, writes to
+ *				  the guard's own tables and to system catalogs
+ *	  decide.c	  the one decision point: allow, log, reject (park later)
+ *	  audit.c	  durable audit rows, written by a background worker in its
+ *				  own transaction so they survive the agent's abort
+ *
+ * Copyright (c) 2026, agent_guard developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AGENT_GUARD_H
+#define AGENT_GUARD_H
+
+#include "postgres.h"
+
+#include "catalog/objectaddress.h"
+#include "nodes/pg_list.h"
+#include "utils/elog.h"
+
+#include "compat.h"
+
+#define AG_NAME				"agent_guard"
+#define AG_VERSION			"1.0"
+
+/*
+ * SQLSTATEs, documented in README.md.  All in class 42 (syntax error or
+ * access rule violation) so that generic clients treat them as "not
+ * allowed", each distinct so that an agent can tell them apart.
+ */
+#define ERRCODE_AG_REJECTED		MAKE_SQLSTATE('4','2','A','G','1')
+#define ERRCODE_AG_TAMPER		MAKE_SQLSTATE('4','2','A','G','2')
+
+/* What a tag tells the guard to do; ordered from mildest to strictest. */
+typedef enum AgAction
+{
+	AG_ACTION_NONE = 0,			/* human session: never touched */
+	AG_ACTION_LOG,				/* run it, WARNING + audit (dry run) */
+	AG_ACTION_PARK,				/* hold for approval (acts as reject for now) */
+	AG_ACTION_REJECT			/* refuse */
+} AgAction;
+
+/* Guarded statement classes of DESIGN.md section 3. */
+typedef enum AgClass
+{
+	AG_CLASS_DROP,
+	AG_CLASS_TRUNCATE,
+	AG_CLASS_DELETE,
+	AG_CLASS_UPDATE,
+	AG_CLASS_GUARD				/* tampering: always rejected */
+} AgClass;
+
+/*
+ * A classified statement handed to ag_decide().  "command" is what the
+ * statement does ("DROP TABLE", "DELETE"), "target" the main object it acts
+ * on, "objects" every object it would destroy (char *, identity form),
+ * "reason" a sentence for DETAIL saying why the statement is guarded.
+ */
+typedef struct AgStatement
+{
+	AgClass		cls;
+	const char *command;
+	const char *target;
+	List	   *objects;
+	const char *reason;
+	const char *hint;
+} AgStatement;
+
+/* Where the text of the statement being decided is (see decide.c). */
+typedef struct AgQueryRef
+{
+	const char *source;
+	int			location;
+	int			len;
+} AgQueryRef;
+
+/* settings (init.c) */
+extern int	ag_default_action;
+extern bool ag_session_agent;
+extern bool ag_session_latched;
+extern bool ag_preloaded;
+
+/* tags.c */
+extern void ag_tags_init(void);
+extern AgAction ag_session_action(void);
+extern AgAction ag_role_tag(Oid roleid);
+extern bool ag_role_is_agent(Oid roleid);
+extern const char *ag_action_name(AgAction action);
+extern bool ag_parse_action(const char *name, AgAction *action);
+extern void ag_tag_new_role(Oid roleid);
+extern char *ag_session_tag_sentence(void);
+extern bool ag_in_internal_work;
+
+/* utility.c */
+extern void ag_utility_init(void);
+extern bool ag_object_is_exempt(const ObjectAddress *addr);
+extern Oid	ag_guard_schema(void);
+extern char *ag_object_description(const ObjectAddress *addr);
+
+/* dml.c */
+extern void ag_dml_init(void);
+
+/* decide.c */
+extern const char *ag_class_name(AgClass cls);
+extern void ag_decide(const AgStatement *st);
+extern void ag_tamper(const char *command, const char *target,
+					  const char *what);
+extern char *ag_current_query_text(void);
+extern void ag_set_current_query(const char *source, int location, int len);
+extern void ag_get_current_query(AgQueryRef *ref);
+extern void ag_restore_current_query(const AgQueryRef *ref);
+
+/* audit.c */
+extern void ag_audit(AgClass cls, const char *decision, const char *command,
+					 List *objects, const char *query);
+
+#endif							/* AGENT_GUARD_H */

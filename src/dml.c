@@ -1,0 +1,429 @@
+/*-------------------------------------------------------------------------
+ *
+ * dml.c
+ *	  Guarding data changes: unbounded DELETE and UPDATE (classes delete and
+ *	  update, MERGE included), and writes to the guard's own tables and to
+ *	  the system catalogs (class guard).
+ *
+ * Hooks: ExecutorStart_hook and ExecutorCheckPerms_hook, both chained.
+ *
+ * Why the executor.  Every path that changes rows - top-level statements,
+ * the extended protocol, PREPARE/EXECUTE, SPI from PL/pgSQL (DO blocks,
+ * EXECUTE, cursors, FOR loops), SQL functions, triggers, rules (each rule
+ * action is its own plan), data-modifying CTEs, MERGE, EXPLAIN ANALYZE,
+ * COPY (...) TO - starts an executor on a PlannedStmt.  Deciding there,
+ * once per execution, also catches a cached plan prepared by a human and
+ * executed after SET ROLE to an agent.  A later row limit will count rows
+ * in the same place.
+ *
+ * What "unbounded" means on a plan.  The planner has folded constants, so
+ * WHERE true, WHERE 1=1 and WHERE NOT false have left no qual at all, and
+ * a condition that does not look at any row (WHERE now() > '2000-01-01',
+ * an uncorrelated EXISTS) has become a one-time gating filter with no
+ * column reference in it.  Each ModifyTable node doing UPDATE or DELETE (or
+ * MERGE with such actions) is examined: it is bounded when the scan of a
+ * target relation carries a qual that references a column (filter, index
+ * qual, bitmap recheck, TID qual), or a join that involves a target
+ * relation has a join condition (DELETE ... USING ... WHERE t.a = u.a,
+ * IN (SELECT ...), MERGE ... ON t.id = s.id).  A cross join with a filter
+ * on the other table only, or a partitioned target where one partition is
+ * scanned without a qual, is unbounded.  For MERGE, a destructive action
+ * whose WHEN condition references a column is bounded too.
+ *
+ * Exempt: target relations that are temporary or created in this
+ * transaction.  EXPLAIN without ANALYZE never runs the plan: not guarded.
+ *
+ * State: none across statements; the analysis runs on the plan at hand.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "agent_guard.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "executor/executor.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/plannodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
+
+
+static bool
+ag_has_column_ref(List *quals)
+{
+	return quals != NIL && contain_var_clause((Node *) quals);
+}
+
+/*
+ * Walk a plan subtree.  *has_target: it scans one of the target relations;
+ * *bounded: that scan is restricted by a qual or a join condition that
+ * references a column.
+ */
+static void
+ag_plan_bounds(Plan *plan, Bitmapset *targets, bool *has_target, bool *bounded)
+{
+	bool		lh = false,
+				lb = false,
+				rh = false,
+				rb = false;
+
+	*has_target = false;
+	*bounded = false;
+	if (plan == NULL)
+		return;
+
+	switch (nodeTag(plan))
+	{
+		case T_SeqScan:
+		case T_SampleScan:
+		case T_IndexScan:
+		case T_IndexOnlyScan:
+		case T_BitmapHeapScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+		case T_ForeignScan:
+			if (!bms_is_member(((Scan *) plan)->scanrelid, targets))
+				return;
+			*has_target = true;
+			*bounded = ag_has_column_ref(plan->qual);
+			if (IsA(plan, IndexScan))
+				*bounded |= ag_has_column_ref(((IndexScan *) plan)->indexqualorig);
+			else if (IsA(plan, IndexOnlyScan))
+				*bounded |= ag_has_column_ref(((IndexOnlyScan *) plan)->indexqual);
+			else if (IsA(plan, BitmapHeapScan))
+				*bounded |= ag_has_column_ref(((BitmapHeapScan *) plan)->bitmapqualorig);
+			else if (IsA(plan, TidScan))
+				*bounded |= ((TidScan *) plan)->tidquals != NIL;
+			else if (IsA(plan, TidRangeScan))
+				*bounded |= ((TidRangeScan *) plan)->tidrangequals != NIL;
+			else if (IsA(plan, ForeignScan))
+				*bounded |= ag_has_column_ref(((ForeignScan *) plan)->fdw_recheck_quals);
+			return;
+
+		case T_NestLoop:
+		case T_MergeJoin:
+		case T_HashJoin:
+			ag_plan_bounds(plan->lefttree, targets, &lh, &lb);
+			ag_plan_bounds(plan->righttree, targets, &rh, &rb);
+			*has_target = lh || rh;
+			*bounded = lb || rb;
+			if (*has_target && !*bounded)
+			{
+				Join	   *join = (Join *) plan;
+
+				*bounded = ag_has_column_ref(join->joinqual) ||
+					ag_has_column_ref(plan->qual);
+				if (IsA(plan, NestLoop))
+					*bounded |= ((NestLoop *) plan)->nestParams != NIL;
+				else if (IsA(plan, MergeJoin))
+					*bounded |= ((MergeJoin *) plan)->mergeclauses != NIL;
+				else
+					*bounded |= ((HashJoin *) plan)->hashclauses != NIL;
+			}
+			return;
+
+		case T_Append:
+		case T_MergeAppend:
+			{
+				List	   *children = IsA(plan, Append) ?
+					((Append *) plan)->appendplans : ((MergeAppend *) plan)->mergeplans;
+				ListCell   *lc;
+				bool		all_bounded = true;
+
+				/* every scanned target partition must be bounded */
+				foreach(lc, children)
+				{
+					ag_plan_bounds(lfirst(lc), targets, &lh, &lb);
+					if (lh)
+					{
+						*has_target = true;
+						all_bounded &= lb;
+					}
+				}
+				*bounded = *has_target && all_bounded;
+				return;
+			}
+
+		case T_SubqueryScan:
+			ag_plan_bounds(((SubqueryScan *) plan)->subplan, targets,
+						   has_target, bounded);
+			return;
+
+		default:
+			/* Result, Hash, Sort, Material, Memoize, Gather, LockRows, ... */
+			ag_plan_bounds(plan->lefttree, targets, &lh, &lb);
+			ag_plan_bounds(plan->righttree, targets, &rh, &rb);
+			*has_target = lh || rh;
+			*bounded = lb || rb ||
+				(*has_target && ag_has_column_ref(plan->qual));
+			return;
+	}
+}
+
+/* Which destructive action does a MERGE carry, and are they all bounded? */
+static void
+ag_merge_actions(ModifyTable *mt, bool *deletes, bool *updates,
+				 bool *actions_bounded)
+{
+	ListCell   *l1,
+			   *l2;
+	bool		any = false;
+
+	*deletes = *updates = false;
+	*actions_bounded = true;
+	foreach(l1, mt->mergeActionLists)
+	{
+		foreach(l2, (List *) lfirst(l1))
+		{
+			MergeAction *action = lfirst(l2);
+
+			if (action->commandType != CMD_DELETE &&
+				action->commandType != CMD_UPDATE)
+				continue;
+			any = true;
+			if (action->commandType == CMD_DELETE)
+				*deletes = true;
+			else
+				*updates = true;
+			if (action->qual == NULL || !contain_var_clause(action->qual))
+				*actions_bounded = false;
+		}
+	}
+	if (!any)
+		*actions_bounded = false;
+}
+
+/*
+ * MERGE ... WHEN NOT MATCHED BY SOURCE (17+) deletes or updates the target
+ * rows the join did not match: the join condition does not bound it.
+ */
+static bool
+ag_merge_has_by_source_action(ModifyTable *mt)
+{
+#if PG_VERSION_NUM >= 170000
+	ListCell   *l1,
+			   *l2;
+
+	foreach(l1, mt->mergeActionLists)
+	{
+		foreach(l2, (List *) lfirst(l1))
+		{
+			MergeAction *action = lfirst(l2);
+
+			if ((action->commandType == CMD_DELETE ||
+				 action->commandType == CMD_UPDATE) &&
+				action->matchKind == MERGE_WHEN_NOT_MATCHED_BY_SOURCE &&
+				(action->qual == NULL || !contain_var_clause(action->qual)))
+				return true;
+		}
+	}
+#endif
+	return false;
+}
+
+static void
+ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
+{
+	Bitmapset  *targets = NULL;
+	bool		has_target,
+				bounded;
+	bool		deletes = false,
+				updates = false;
+	bool		by_source = false;
+	RangeTblEntry *rte;
+	ObjectAddress addr;
+	AgStatement st = {0};
+	ListCell   *lc;
+
+	switch (mt->operation)
+	{
+		case CMD_DELETE:
+			deletes = true;
+			break;
+		case CMD_UPDATE:
+			updates = true;
+			break;
+		case CMD_MERGE:
+			{
+				bool		actions_bounded;
+
+				ag_merge_actions(mt, &deletes, &updates, &actions_bounded);
+				if (actions_bounded)
+					return;
+				by_source = ag_merge_has_by_source_action(mt);
+				break;
+			}
+		default:
+			return;
+	}
+	if (!deletes && !updates)
+		return;
+
+	foreach(lc, mt->resultRelations)
+		targets = bms_add_member(targets, lfirst_int(lc));
+	if (mt->rootRelation > 0)
+		targets = bms_add_member(targets, mt->rootRelation);
+
+	ag_plan_bounds(outerPlan(mt), targets, &has_target, &bounded);
+	/* WHEN NOT MATCHED BY SOURCE acts on rows the join did not pick */
+	if (bounded && !by_source)
+		return;
+
+	rte = rt_fetch(mt->nominalRelation, pstmt->rtable);
+	if (rte->rtekind != RTE_RELATION)
+		return;
+	ObjectAddressSet(addr, RelationRelationId, rte->relid);
+	if (ag_object_is_exempt(&addr))
+		return;
+
+	st.cls = deletes ? AG_CLASS_DELETE : AG_CLASS_UPDATE;
+	st.command = mt->operation == CMD_MERGE ? "MERGE" :
+		deletes ? "DELETE" : "UPDATE";
+	st.target = psprintf("on %s without a WHERE clause",
+						 getObjectIdentity(&addr, false));
+	st.objects = list_make1(ag_object_description(&addr));
+	st.reason = deletes ?
+		"Agents may only delete rows chosen by a condition on the table's columns; this statement would delete every row." :
+		"Agents may only update rows chosen by a condition on the table's columns; this statement would update every row.";
+	st.hint = deletes ?
+		"Add a WHERE clause that selects the rows to delete, or ask a database administrator to run the statement." :
+		"Add a WHERE clause that selects the rows to update, or ask a database administrator to run the statement.";
+	ag_decide(&st);
+}
+
+/* Find every ModifyTable node of a plan tree. */
+static void
+ag_find_modify(Plan *plan, PlannedStmt *pstmt)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	if (IsA(plan, ModifyTable))
+		ag_check_modify((ModifyTable *) plan, pstmt);
+
+	ag_find_modify(plan->lefttree, pstmt);
+	ag_find_modify(plan->righttree, pstmt);
+	switch (nodeTag(plan))
+	{
+		case T_Append:
+			foreach(lc, ((Append *) plan)->appendplans)
+				ag_find_modify(lfirst(lc), pstmt);
+			break;
+		case T_MergeAppend:
+			foreach(lc, ((MergeAppend *) plan)->mergeplans)
+				ag_find_modify(lfirst(lc), pstmt);
+			break;
+		case T_SubqueryScan:
+			ag_find_modify(((SubqueryScan *) plan)->subplan, pstmt);
+			break;
+		case T_CustomScan:
+			foreach(lc, ((CustomScan *) plan)->custom_plans)
+				ag_find_modify(lfirst(lc), pstmt);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	PlannedStmt *pstmt = queryDesc->plannedstmt;
+
+	if ((pstmt->commandType == CMD_UPDATE ||
+		 pstmt->commandType == CMD_DELETE ||
+		 pstmt->commandType == CMD_MERGE ||
+		 pstmt->hasModifyingCTE) &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
+		ag_session_action() != AG_ACTION_NONE)
+	{
+		AgQueryRef	saved;
+		ListCell   *lc;
+
+		ag_get_current_query(&saved);
+		ag_set_current_query(queryDesc->sourceText, pstmt->stmt_location,
+							 pstmt->stmt_len);
+		PG_TRY();
+		{
+			ag_find_modify(pstmt->planTree, pstmt);
+			foreach(lc, pstmt->subplans)
+				ag_find_modify(lfirst(lc), pstmt);
+		}
+		PG_FINALLY();
+		{
+			ag_restore_current_query(&saved);
+		}
+		PG_END_TRY();
+	}
+
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * Writes (INSERT, UPDATE, DELETE, MERGE, COPY FROM) to the guard's own
+ * tables or to the system catalogs are tampering.  Privileges already stop
+ * a non-superuser; this stops a superuser agent too.
+ */
+static void
+ag_check_protected_write(Oid relid, AclMode perms)
+{
+	Oid			nsp;
+
+	if (!(perms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE)))
+		return;
+	nsp = get_rel_namespace(relid);
+	if (nsp == PG_CATALOG_NAMESPACE)
+		ag_tamper("writing to a system catalog", get_rel_name(relid),
+				  "System catalogs hold the guard's tags and cannot be written by an agent session.");
+	if (nsp == ag_guard_schema())
+		ag_tamper("writing to an agent_guard table", get_rel_name(relid),
+				  "The tables of agent_guard cannot be changed by an agent session.");
+}
+
+static bool
+ag_ExecutorCheckPerms(AG_CHECKPERMS_ARGS)
+{
+	if (ag_session_action() != AG_ACTION_NONE)
+	{
+		ListCell   *lc;
+
+#if PG_VERSION_NUM >= 160000
+		foreach(lc, rtePermInfos)
+		{
+			RTEPermissionInfo *perm = lfirst(lc);
+
+			ag_check_protected_write(perm->relid, perm->requiredPerms);
+		}
+#else
+		foreach(lc, rangeTable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+
+			if (rte->rtekind == RTE_RELATION)
+				ag_check_protected_write(rte->relid, rte->requiredPerms);
+		}
+#endif
+	}
+	if (prev_ExecutorCheckPerms)
+		return AG_CHECKPERMS_CALL(prev_ExecutorCheckPerms);
+	return true;
+}
+
+void
+ag_dml_init(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = ag_ExecutorStart;
+	prev_ExecutorCheckPerms = ExecutorCheckPerms_hook;
+	ExecutorCheckPerms_hook = ag_ExecutorCheckPerms;
+}

@@ -1,0 +1,171 @@
+/*-------------------------------------------------------------------------
+ *
+ * init.c
+ *	  Loading agent_guard: settings, hook installation, status().
+ *
+ * The guard must never be half-on.  Hooks are installed only when the
+ * library is loaded through shared_preload_libraries, so that every
+ * backend of the cluster has them from its first statement.  Loaded any
+ * other way (CREATE EXTENSION calling a C function, LOAD), _PG_init
+ * installs nothing; the install script asks status() and refuses, with a
+ * hint naming the setting.
+ *
+ * Settings (all reserved under the prefix "agent_guard."):
+ *	  agent_guard.default_action  superuser-only; the action for sessions
+ *								  marked by agent_guard.session_agent
+ *	  agent_guard.session_agent	  one-way: once on, the session is an agent
+ *								  session until it ends (for agents that
+ *								  share a login with humans)
+ * An agent session can change neither: the check hooks refuse SET,
+ * set_config() and function SET clauses from agent sessions, and utility.c
+ * refuses ALTER ROLE/DATABASE ... SET and ALTER SYSTEM.
+ *
+ * State: ag_session_latched is per backend and, unlike the setting's value
+ * (which a ROLLBACK or RESET would restore), never goes back to false.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "agent_guard.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+bool		ag_preloaded = false;
+int			ag_default_action = AG_ACTION_PARK;
+bool		ag_session_agent = false;
+bool		ag_session_latched = false;
+
+static const struct config_enum_entry ag_action_options[] = {
+	{"park", AG_ACTION_PARK, false},
+	{"reject", AG_ACTION_REJECT, false},
+	{"log", AG_ACTION_LOG, false},
+	{NULL, 0, false}
+};
+
+void		_PG_init(void);
+
+/*
+ * Would this change of a setting come from an agent session?  Settings
+ * from the configuration file, the command line and ALTER ROLE/DATABASE
+ * made by a DBA come with a lower source and are not refused.
+ */
+static bool
+ag_change_by_agent(GucSource source)
+{
+	return source >= PGC_S_CLIENT && IsTransactionState() &&
+		ag_session_action() != AG_ACTION_NONE;
+}
+
+static bool
+ag_check_default_action(int *newval, void **extra, GucSource source)
+{
+	if (ag_change_by_agent(source))
+	{
+		GUC_check_errcode(ERRCODE_AG_TAMPER);
+		GUC_check_errmsg("agent_guard: agent sessions cannot change agent_guard.default_action");
+		GUC_check_errhint("Ask a database administrator whose session is not an agent session to make this change.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+ag_check_session_agent(bool *newval, void **extra, GucSource source)
+{
+	if (!*newval && ag_session_latched)
+	{
+		GUC_check_errcode(ERRCODE_AG_TAMPER);
+		GUC_check_errmsg("agent_guard: agent_guard.session_agent cannot be turned off in this session");
+		GUC_check_errdetail("The setting is one-way: once on, the session stays an agent session until it ends.");
+		GUC_check_errhint("Open a new session to work as a human.");
+		return false;
+	}
+	return true;
+}
+
+static void
+ag_assign_session_agent(bool newval, void *extra)
+{
+	if (newval)
+		ag_session_latched = true;
+}
+
+static const char *
+ag_show_session_agent(void)
+{
+	return (ag_session_latched || ag_session_agent) ? "on" : "off";
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	DefineCustomEnumVariable("agent_guard.default_action",
+							 "Action for sessions marked by agent_guard.session_agent.",
+							 "One of park, reject, log.  Tagged roles carry their own action.",
+							 &ag_default_action,
+							 AG_ACTION_PARK,
+							 ag_action_options,
+							 PGC_SUSET,
+							 0,
+							 ag_check_default_action, NULL, NULL);
+
+	DefineCustomBoolVariable("agent_guard.session_agent",
+							 "Marks this session as an agent session, for the rest of the session.",
+							 "Once on, it cannot be turned off again in the same session.",
+							 &ag_session_agent,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 ag_check_session_agent, ag_assign_session_agent,
+							 ag_show_session_agent);
+
+	MarkGUCPrefixReserved(AG_NAME);
+
+	ag_tags_init();
+	ag_utility_init();
+	ag_dml_init();
+	ag_preloaded = true;
+}
+
+/*
+ * agent_guard.status(): is the guard active, and is this an agent session?
+ */
+PG_FUNCTION_INFO_V1(ag_status);
+Datum
+ag_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {0};
+	AgAction	action = ag_preloaded ? ag_session_action() : AG_ACTION_NONE;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("agent_guard.status() must return a record")));
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	values[0] = BoolGetDatum(ag_preloaded);
+	values[1] = CStringGetTextDatum(AG_VERSION);
+	values[2] = BoolGetDatum(action != AG_ACTION_NONE);
+	if (action != AG_ACTION_NONE)
+	{
+		values[3] = CStringGetTextDatum(ag_action_name(action));
+		values[4] = CStringGetTextDatum(ag_session_tag_sentence());
+	}
+	else
+	{
+		nulls[3] = true;
+		nulls[4] = true;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

@@ -1,0 +1,943 @@
+/*-------------------------------------------------------------------------
+ *
+ * utility.c
+ *	  Guarding utility statements: DROP (class drop), TRUNCATE (class
+ *	  truncate) and tampering with the guard (class guard).
+ *
+ * Hooks: ProcessUtility_hook and object_access_hook, both chained.
+ *
+ * How a drop is decided.  Parsing the many DROP forms (and DROP OWNED,
+ * ALTER TABLE ... DROP COLUMN, CASCADE, lo_unlink(), DROP inside a DO
+ * block or a function) would always miss one.  Instead the object access
+ * hook sees OAT_DROP for every object PostgreSQL actually removes, cascaded
+ * ones included, and OAT_TRUNCATE for every table a TRUNCATE empties
+ * (partitions and CASCADE included).  For an agent session, each such
+ * object that is not exempt (temporary, or created in this transaction: no
+ * committed data can be lost) is collected into the frame of the innermost
+ * utility statement being run.  When that statement returns - still inside
+ * the agent's transaction, nothing committed - the frame is decided as one
+ * statement with its full object list: reject (or park) raises an ERROR
+ * and the transaction's abort undoes the drop; log lets it stand.
+ * Deletions PostgreSQL does internally (PERFORM_DELETION_INTERNAL: table
+ * rewrites, REINDEX CONCURRENTLY, temp cleanup) are not guarded.  An
+ * OAT_DROP outside any utility statement (lo_unlink() in a SELECT) is
+ * decided on the spot.
+ *
+ * The few drops that cannot be rolled back are decided before they run:
+ * DROP DATABASE, DROP TABLESPACE, DROP SUBSCRIPTION (it drops a remote
+ * replication slot) and DROP INDEX CONCURRENTLY (it commits internally).
+ *
+ * Tamper attempts (DESIGN.md section 6) are refused before the statement
+ * runs where the parse tree says enough (ALTER SYSTEM, LOAD, agent_guard.*
+ * settings, role changes, SECURITY LABEL, ALTER/DROP EXTENSION, GRANT on
+ * the guard's objects), and otherwise by the object access hook: any
+ * creation, change or drop of an object in schema agent_guard, of the
+ * schema or of the extension.  DML on the guard's tables is refused in
+ * dml.c.  Created objects are checked when their statement returns, after
+ * a CommandCounterIncrement, because their catalog rows are not visible
+ * to lookups before that.
+ *
+ * State: a stack of AgFrame, one per utility statement of an agent session
+ * being run, living on the C stack of ag_ProcessUtility; its lists are
+ * allocated in the memory context current at entry, which outlives the
+ * statement.  PG_FINALLY pops the frame on error, so an abort leaves no
+ * frame behind.  Human sessions push no frame and collect nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "agent_guard.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_policy.h"
+#include "catalog/pg_rewrite.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "catalog/pg_subscription.h"
+#include "commands/tablespace.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+/* An object a statement of an agent session is about to drop. */
+typedef struct AgDropped
+{
+	ObjectAddress addr;
+	Oid			parent_rel;		/* relation it belongs to, if any */
+	bool		hidden;			/* implicit (row type, toast): not listed */
+	char	   *description;	/* "table public.bookings" */
+	char	   *identity;		/* "public.bookings" */
+} AgDropped;
+
+typedef struct AgFrame
+{
+	struct AgFrame *parent;
+	MemoryContext cxt;
+	const char *command;		/* "DROP TABLE", "DO", ... */
+	bool		decided;		/* decided before running: collect nothing */
+	List	   *dropped;		/* AgDropped * */
+	List	   *truncated;		/* AgDropped * */
+	List	   *created;		/* ObjectAddress * */
+} AgFrame;
+
+static AgFrame *ag_frame = NULL;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static object_access_hook_type prev_object_access = NULL;
+
+/* ---------- object helpers ---------- */
+
+/*
+ * The schema of the extension, InvalidOid when the extension is not
+ * installed in this database.  The extension is not relocatable and its
+ * control file fixes the schema name.
+ */
+Oid
+ag_guard_schema(void)
+{
+	if (!OidIsValid(get_extension_oid(AG_NAME, true)))
+		return InvalidOid;
+	return get_namespace_oid(AG_NAME, true);
+}
+
+/*
+ * An OID column of a catalog row, found through the catalog's OID index
+ * (the generic lookups of objectaddress.c do not cover every catalog).
+ */
+static Oid
+ag_catalog_oid_field(Oid classId, Oid indexId, Oid objectId, AttrNumber attnum)
+{
+	Relation	catalog;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			result = InvalidOid;
+
+	catalog = table_open(classId, AccessShareLock);
+	/* the OID is the first column of every catalog looked up here */
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(objectId));
+	scan = systable_beginscan(catalog, indexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, attnum, RelationGetDescr(catalog),
+									 &isnull);
+
+		if (!isnull)
+			result = DatumGetObjectId(d);
+	}
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+	return result;
+}
+
+/*
+ * The relation an object belongs to: the relation itself for a relation or
+ * a column, the table of an index, default, constraint, trigger, rule or
+ * policy, the relation of a row type.  InvalidOid for free-standing objects.
+ */
+static Oid
+ag_object_relation(const ObjectAddress *addr)
+{
+	switch (addr->classId)
+	{
+		case RelationRelationId:
+			return addr->objectId;
+		case AttrDefaultRelationId:
+			return ag_catalog_oid_field(addr->classId, AttrDefaultOidIndexId,
+										addr->objectId, Anum_pg_attrdef_adrelid);
+		case ConstraintRelationId:
+			return ag_catalog_oid_field(addr->classId, ConstraintOidIndexId,
+										addr->objectId, Anum_pg_constraint_conrelid);
+		case TriggerRelationId:
+			return ag_catalog_oid_field(addr->classId, TriggerOidIndexId,
+										addr->objectId, Anum_pg_trigger_tgrelid);
+		case RewriteRelationId:
+			return ag_catalog_oid_field(addr->classId, RewriteOidIndexId,
+										addr->objectId, Anum_pg_rewrite_ev_class);
+		case PolicyRelationId:
+			return ag_catalog_oid_field(addr->classId, PolicyOidIndexId,
+										addr->objectId, Anum_pg_policy_polrelid);
+		case TypeRelationId:
+			return get_typ_typrelid(addr->objectId);
+		default:
+			return InvalidOid;
+	}
+}
+
+/* The schema of an object, or of the relation it belongs to. */
+static Oid
+ag_object_schema(const ObjectAddress *addr)
+{
+	Oid			relid;
+
+	if (addr->classId == RelationRelationId)
+		return get_rel_namespace(addr->objectId);
+	if (is_objectclass_supported(addr->classId))
+	{
+		Oid			nsp = get_object_namespace(addr);
+
+		if (OidIsValid(nsp))
+			return nsp;
+	}
+	relid = ag_object_relation(addr);
+	return OidIsValid(relid) ? get_rel_namespace(relid) : InvalidOid;
+}
+
+/* Is the object part of the guard itself: extension, schema, or in it? */
+static bool
+ag_object_is_guard(const ObjectAddress *addr)
+{
+	Oid			extoid = get_extension_oid(AG_NAME, true);
+	Oid			nsp;
+
+	if (!OidIsValid(extoid))
+		return false;
+	if (addr->classId == ExtensionRelationId)
+		return addr->objectId == extoid;
+	nsp = get_namespace_oid(AG_NAME, true);
+	if (addr->classId == NamespaceRelationId)
+		return addr->objectId == nsp;
+	return ag_object_schema(addr) == nsp;
+}
+
+/* Temporary, or created by this transaction? */
+static bool
+ag_relation_is_exempt(Oid relid)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		exempt;
+
+	if (rel == NULL)
+		return false;
+	exempt = rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
+		rel->rd_createSubid != InvalidSubTransactionId;
+	RelationClose(rel);
+	return exempt;
+}
+
+/*
+ * Was the object's catalog row inserted by this transaction, and never
+ * updated since?  An updated row carries HEAP_UPDATED: the object existed
+ * before, so it is not exempt (when unsure, guard).
+ */
+static bool
+ag_catalog_row_is_new(const ObjectAddress *addr)
+{
+	Relation	catalog;
+	HeapTuple	tup;
+	bool		result = false;
+
+	if (!is_objectclass_supported(addr->classId))
+		return false;
+	catalog = table_open(addr->classId, AccessShareLock);
+	tup = get_catalog_object_by_oid(catalog,
+									get_object_attnum_oid(addr->classId),
+									addr->objectId);
+	if (HeapTupleIsValid(tup))
+		result = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data)) &&
+			!(tup->t_data->t_infomask & HEAP_UPDATED);
+	table_close(catalog, AccessShareLock);
+	return result;
+}
+
+/* Exempt objects: no committed data can be lost by dropping them. */
+bool
+ag_object_is_exempt(const ObjectAddress *addr)
+{
+	Oid			relid = ag_object_relation(addr);
+	Oid			nsp;
+
+	if (OidIsValid(relid))
+		return ag_relation_is_exempt(relid);
+	if (is_objectclass_supported(addr->classId))
+	{
+		nsp = get_object_namespace(addr);
+		if (OidIsValid(nsp) && isAnyTempNamespace(nsp))
+			return true;
+	}
+	return ag_catalog_row_is_new(addr);
+}
+
+/* "table public.bookings" */
+char *
+ag_object_description(const ObjectAddress *addr)
+{
+	return psprintf("%s %s", getObjectTypeDescription(addr, false),
+					getObjectIdentity(addr, false));
+}
+
+static AgDropped *
+ag_dropped_new(const ObjectAddress *addr)
+{
+	AgDropped  *d = palloc0(sizeof(AgDropped));
+
+	d->addr = *addr;
+	d->description = ag_object_description(addr);
+	d->identity = getObjectIdentity(addr, false);
+	return d;
+}
+
+/* "public.bookings" or "public.bookings and 2 other objects" */
+static const char *
+ag_target_text(const char *first, int n, const char *noun)
+{
+	if (n <= 1)
+		return first;
+	return psprintf("%s and %d other %s%s", first, n - 1, noun,
+					n - 1 == 1 ? "" : "s");
+}
+
+/* ---------- deciding a frame ---------- */
+
+static bool
+ag_relation_dropped(List *dropped, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, dropped)
+	{
+		AgDropped  *d = lfirst(lc);
+
+		if (d->addr.classId == RelationRelationId && d->addr.objectSubId == 0 &&
+			d->addr.objectId == relid)
+			return true;
+	}
+	return false;
+}
+
+static void
+ag_decide_drop(const char *command, List *dropped)
+{
+	AgStatement st = {0};
+	ListCell   *lc;
+	const char *last = NULL;
+
+	foreach(lc, dropped)
+	{
+		AgDropped  *d = lfirst(lc);
+
+		if (d->hidden)
+			continue;
+		/* parts of a relation that is dropped too go with it */
+		if (OidIsValid(d->parent_rel) && d->parent_rel != d->addr.objectId &&
+			ag_relation_dropped(dropped, d->parent_rel))
+			continue;
+		st.objects = lappend(st.objects, d->description);
+		last = d->identity;
+	}
+	if (st.objects == NIL)
+	{
+		/* only implicit parts: name the first one rather than nothing */
+		AgDropped  *d = linitial(dropped);
+
+		st.objects = list_make1(d->description);
+		last = d->identity;
+	}
+
+	st.cls = AG_CLASS_DROP;
+	st.command = command;
+	/* dependents are deleted first: the named object comes last */
+	st.target = ag_target_text(last, list_length(st.objects), "object");
+	st.reason = "Agents may not drop persistent objects: the statement would remove committed data or schema.";
+	st.hint = "Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role(). Objects that are temporary or were created in the same transaction can be dropped.";
+	ag_decide(&st);
+}
+
+static void
+ag_decide_truncate(const char *command, List *truncated)
+{
+	AgStatement st = {0};
+	ListCell   *lc;
+
+	foreach(lc, truncated)
+		st.objects = lappend(st.objects, ((AgDropped *) lfirst(lc))->description);
+	st.cls = AG_CLASS_TRUNCATE;
+	st.command = command;
+	/* the named tables come first, then partitions and CASCADE */
+	st.target = ag_target_text(((AgDropped *) linitial(truncated))->identity,
+							   list_length(truncated), "table");
+	st.reason = "Agents may not truncate tables: TRUNCATE removes every committed row.";
+	st.hint = "Delete the rows you mean with DELETE ... WHERE, or ask a database administrator to run the statement.";
+	ag_decide(&st);
+}
+
+static void
+ag_frame_finish(AgFrame *frame)
+{
+	ListCell   *lc;
+
+	if (frame->created != NIL)
+	{
+		/* make the new catalog rows visible to the lookups below */
+		CommandCounterIncrement();
+		foreach(lc, frame->created)
+		{
+			ObjectAddress *addr = lfirst(lc);
+
+			if (ag_object_is_guard(addr))
+				ag_tamper(frame->command, ag_object_description(addr),
+						  "Objects cannot be created in schema agent_guard by an agent session.");
+		}
+	}
+	if (frame->truncated != NIL)
+		ag_decide_truncate(frame->command, frame->truncated);
+	if (frame->dropped != NIL)
+		ag_decide_drop(frame->command, frame->dropped);
+}
+
+/* ---------- object access hook ---------- */
+
+static void
+ag_on_drop(const ObjectAddress *addr)
+{
+	AgDropped  *d;
+	MemoryContext old;
+
+	if (ag_object_is_guard(addr))
+		ag_tamper(ag_frame ? ag_frame->command : "DROP",
+				  ag_object_description(addr),
+				  "The extension agent_guard, its schema and the objects in it cannot be dropped by an agent session.");
+	if (ag_object_is_exempt(addr))
+		return;
+	if (addr->classId == AuthIdRelationId && ag_role_is_agent(addr->objectId))
+		ag_tamper(ag_frame ? ag_frame->command : "DROP ROLE",
+				  ag_object_description(addr),
+				  "A role tagged as an agent, or a member of one, cannot be dropped by an agent session.");
+	if (ag_frame != NULL && ag_frame->decided)
+		return;
+
+	old = MemoryContextSwitchTo(ag_frame ? ag_frame->cxt : CurrentMemoryContext);
+	d = ag_dropped_new(addr);
+	if (addr->classId == RelationRelationId)
+	{
+		if (addr->objectSubId == 0)
+		{
+			char		relkind = get_rel_relkind(addr->objectId);
+
+			if (relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX)
+				d->parent_rel = IndexGetRelation(addr->objectId, true);
+			d->hidden = get_rel_namespace(addr->objectId) == PG_TOAST_NAMESPACE;
+		}
+	}
+	else
+	{
+		d->parent_rel = ag_object_relation(addr);
+		if (addr->classId == TypeRelationId)
+			d->hidden = OidIsValid(d->parent_rel) ||
+				get_typ_typrelid(get_element_type(addr->objectId)) != InvalidOid ||
+				get_element_type(addr->objectId) != InvalidOid;
+	}
+	MemoryContextSwitchTo(old);
+
+	if (ag_frame != NULL)
+		ag_frame->dropped = lappend(ag_frame->dropped, d);
+	else
+		ag_decide_drop("DROP", list_make1(d));
+}
+
+static void
+ag_on_truncate(Oid relid)
+{
+	ObjectAddress addr;
+	MemoryContext old;
+	AgDropped  *d;
+
+	ObjectAddressSet(addr, RelationRelationId, relid);
+	if (ag_object_is_guard(&addr))
+		ag_tamper("TRUNCATE", ag_object_description(&addr),
+				  "The tables of agent_guard cannot be changed by an agent session.");
+	if (ag_relation_is_exempt(relid))
+		return;
+	old = MemoryContextSwitchTo(ag_frame ? ag_frame->cxt : CurrentMemoryContext);
+	d = ag_dropped_new(&addr);
+	MemoryContextSwitchTo(old);
+	if (ag_frame != NULL)
+	{
+		if (!ag_frame->decided)
+			ag_frame->truncated = lappend(ag_frame->truncated, d);
+	}
+	else
+		ag_decide_truncate("TRUNCATE", list_make1(d));
+}
+
+static void
+ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				 int subId, void *arg)
+{
+	ObjectAddress addr;
+
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+
+	/* cheap filters first: internal work is never guarded */
+	switch (access)
+	{
+		case OAT_DROP:
+			if (((ObjectAccessDrop *) arg)->dropflags & PERFORM_DELETION_INTERNAL)
+				return;
+			break;
+		case OAT_POST_CREATE:
+			if (((ObjectAccessPostCreate *) arg)->is_internal)
+				return;
+			break;
+		case OAT_POST_ALTER:
+		case OAT_TRUNCATE:
+			break;
+		default:
+			return;
+	}
+	if (ag_session_action() == AG_ACTION_NONE)
+		return;
+
+	addr.classId = classId;
+	addr.objectId = objectId;
+	addr.objectSubId = subId;
+
+	switch (access)
+	{
+		case OAT_DROP:
+			ag_on_drop(&addr);
+			break;
+		case OAT_TRUNCATE:
+			ag_on_truncate(objectId);
+			break;
+		case OAT_POST_CREATE:
+			if (classId == AuthIdRelationId)
+				ag_tag_new_role(objectId);
+			else if (ag_frame != NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(ag_frame->cxt);
+				ObjectAddress *copy = palloc(sizeof(ObjectAddress));
+
+				*copy = addr;
+				ag_frame->created = lappend(ag_frame->created, copy);
+				MemoryContextSwitchTo(old);
+			}
+			break;
+		case OAT_POST_ALTER:
+			if (ag_object_is_guard(&addr))
+				ag_tamper(ag_frame ? ag_frame->command : "ALTER",
+						  ag_object_description(&addr),
+						  "The extension agent_guard, its schema and the objects in it cannot be changed by an agent session.");
+			break;
+		default:
+			break;
+	}
+}
+
+/* ---------- checks on the parse tree, before the statement runs ---------- */
+
+/* A global object named in a statement, for drops decided before they run. */
+static AgDropped *
+ag_named_object(const char *type, const char *name)
+{
+	AgDropped  *d = palloc0(sizeof(AgDropped));
+
+	d->identity = pstrdup(quote_identifier(name));
+	d->description = psprintf("%s %s", type, d->identity);
+	return d;
+}
+
+static bool
+ag_is_guard_setting(const char *name)
+{
+	return name != NULL && pg_strncasecmp(name, AG_NAME ".", strlen(AG_NAME) + 1) == 0;
+}
+
+/* SET agent_guard.session_agent = on is the one change an agent may make. */
+static bool
+ag_is_session_agent_on(VariableSetStmt *stmt)
+{
+	bool		on;
+
+	if (stmt->kind != VAR_SET_VALUE || list_length(stmt->args) != 1 ||
+		pg_strcasecmp(stmt->name, AG_NAME ".session_agent") != 0)
+		return false;
+	if (!IsA(linitial(stmt->args), A_Const))
+		return false;
+	{
+		A_Const    *c = linitial_node(A_Const, stmt->args);
+		char	   *s;
+
+		if (c->isnull)
+			return false;
+		if (IsA(&c->val, Integer))
+			return intVal(&c->val) != 0;
+		if (!IsA(&c->val, String))
+			return false;
+		s = strVal(&c->val);
+		return parse_bool(s, &on) && on;
+	}
+}
+
+static bool
+ag_names_guard_schema(List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(strVal(lfirst(lc)), AG_NAME) == 0)
+			return true;
+	return false;
+}
+
+/* Does a GRANT/REVOKE name an object of the guard? */
+static bool
+ag_grant_touches_guard(GrantStmt *stmt)
+{
+	Oid			nsp = ag_guard_schema();
+	ListCell   *lc;
+
+	if (!OidIsValid(nsp))
+		return false;
+	if (stmt->targtype == ACL_TARGET_ALL_IN_SCHEMA)
+		return ag_names_guard_schema(stmt->objects);
+	if (stmt->targtype != ACL_TARGET_OBJECT)
+		return false;
+	foreach(lc, stmt->objects)
+	{
+		Node	   *obj = lfirst(lc);
+		Oid			objnsp = InvalidOid;
+
+		switch (stmt->objtype)
+		{
+			case OBJECT_SCHEMA:
+				if (strcmp(strVal(obj), AG_NAME) == 0)
+					return true;
+				break;
+			case OBJECT_TABLE:
+			case OBJECT_SEQUENCE:
+				{
+					Oid			relid = RangeVarGetRelid((RangeVar *) obj, NoLock, true);
+
+					if (OidIsValid(relid))
+						objnsp = get_rel_namespace(relid);
+					break;
+				}
+			case OBJECT_FUNCTION:
+			case OBJECT_PROCEDURE:
+			case OBJECT_ROUTINE:
+				{
+					Oid			funcid = LookupFuncWithArgs(stmt->objtype,
+															(ObjectWithArgs *) obj, true);
+
+					if (OidIsValid(funcid))
+						objnsp = get_func_namespace(funcid);
+					break;
+				}
+			default:
+				break;
+		}
+		if (objnsp == nsp)
+			return true;
+	}
+	return false;
+}
+
+static void
+ag_check_set(const char *command, VariableSetStmt *stmt)
+{
+	if (stmt == NULL)
+		return;
+	if (stmt->kind == VAR_RESET_ALL)
+		ag_tamper(command, "RESET ALL",
+				  "Removing every stored setting would also remove agent_guard settings.");
+	if (ag_is_guard_setting(stmt->name))
+		ag_tamper(command, stmt->name,
+				  "Settings of agent_guard cannot be changed by an agent session.");
+}
+
+static bool
+ag_role_options_add_members(List *options)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		if (strcmp(def->defname, "rolemembers") == 0 ||
+			strcmp(def->defname, "adminmembers") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Refuse tamper attempts the parse tree shows, and decide the drops that
+ * cannot be rolled back.  Returns true when the statement was decided here
+ * (its frame must then collect nothing more).
+ */
+static bool
+ag_check_utility(Node *parsetree, const char *command)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterSystemStmt:
+			ag_tamper(command, NULL,
+					  "The server configuration cannot be changed by an agent session.");
+			break;
+		case T_LoadStmt:
+			ag_tamper(command, ((LoadStmt *) parsetree)->filename,
+					  "Libraries cannot be loaded by an agent session.");
+			break;
+		case T_VariableSetStmt:
+			{
+				VariableSetStmt *stmt = (VariableSetStmt *) parsetree;
+
+				if (ag_is_guard_setting(stmt->name) && !ag_is_session_agent_on(stmt))
+					ag_tamper(command, stmt->name,
+							  "Settings of agent_guard cannot be changed by an agent session.");
+				break;
+			}
+		case T_AlterRoleSetStmt:
+			ag_check_set(command, ((AlterRoleSetStmt *) parsetree)->setstmt);
+			break;
+		case T_AlterDatabaseSetStmt:
+			ag_check_set(command, ((AlterDatabaseSetStmt *) parsetree)->setstmt);
+			break;
+		case T_AlterRoleStmt:
+			ag_tamper(command, get_rolespec_name(((AlterRoleStmt *) parsetree)->role),
+					  "Role attributes, passwords and memberships cannot be changed by an agent session: a changed role could be used to leave the guard.");
+			break;
+		case T_GrantRoleStmt:
+			ag_tamper(command, NULL,
+					  "Role memberships cannot be changed by an agent session: a changed membership could be used to leave the guard.");
+			break;
+		case T_CreateRoleStmt:
+			if (ag_role_options_add_members(((CreateRoleStmt *) parsetree)->options))
+				ag_tamper(command, ((CreateRoleStmt *) parsetree)->role,
+						  "A role created by an agent session is tagged as an agent, so it cannot be given existing roles as members.");
+			break;
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_ROLE)
+				ag_tamper(command, ((RenameStmt *) parsetree)->subname,
+						  "Roles cannot be renamed by an agent session.");
+			break;
+		case T_SecLabelStmt:
+			{
+				SecLabelStmt *stmt = (SecLabelStmt *) parsetree;
+
+				if (stmt->provider == NULL || strcmp(stmt->provider, AG_NAME) == 0)
+					ag_tamper(command, NULL,
+							  "Agent tags cannot be changed by an agent session.");
+				break;
+			}
+		case T_AlterExtensionStmt:
+			if (strcmp(((AlterExtensionStmt *) parsetree)->extname, AG_NAME) == 0)
+				ag_tamper(command, AG_NAME,
+						  "The extension agent_guard cannot be changed by an agent session.");
+			break;
+		case T_AlterExtensionContentsStmt:
+			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname, AG_NAME) == 0)
+				ag_tamper(command, AG_NAME,
+						  "The extension agent_guard cannot be changed by an agent session.");
+			break;
+		case T_AlterObjectSchemaStmt:
+			if (strcmp(((AlterObjectSchemaStmt *) parsetree)->newschema, AG_NAME) == 0)
+				ag_tamper(command, AG_NAME,
+						  "Objects cannot be moved into schema agent_guard by an agent session.");
+			break;
+		case T_GrantStmt:
+			if (ag_grant_touches_guard((GrantStmt *) parsetree))
+				ag_tamper(command, NULL,
+						  "Privileges on the objects of agent_guard cannot be changed by an agent session.");
+			break;
+		case T_AlterDefaultPrivilegesStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterDefaultPrivilegesStmt *) parsetree)->options)
+				{
+					DefElem    *def = lfirst(lc);
+
+					if (strcmp(def->defname, "schemas") == 0 &&
+						ag_names_guard_schema((List *) def->arg))
+						ag_tamper(command, AG_NAME,
+								  "Default privileges in schema agent_guard cannot be changed by an agent session.");
+				}
+				break;
+			}
+		case T_LockStmt:
+			{
+				Oid			nsp = ag_guard_schema();
+				ListCell   *lc;
+
+				foreach(lc, ((LockStmt *) parsetree)->relations)
+				{
+					Oid			relid = RangeVarGetRelid(lfirst(lc), NoLock, true);
+
+					if (OidIsValid(nsp) && OidIsValid(relid) &&
+						get_rel_namespace(relid) == nsp)
+						ag_tamper(command, get_rel_name(relid),
+								  "The tables of agent_guard cannot be locked by an agent session.");
+				}
+				break;
+			}
+		case T_DropdbStmt:
+			{
+				DropdbStmt *stmt = (DropdbStmt *) parsetree;
+
+				if (OidIsValid(get_database_oid(stmt->dbname, true)))
+				{
+					ag_decide_drop(command,
+								   list_make1(ag_named_object("database", stmt->dbname)));
+					return true;
+				}
+				break;
+			}
+		case T_DropTableSpaceStmt:
+			{
+				DropTableSpaceStmt *stmt = (DropTableSpaceStmt *) parsetree;
+
+				if (OidIsValid(get_tablespace_oid(stmt->tablespacename, true)))
+				{
+					ag_decide_drop(command,
+								   list_make1(ag_named_object("tablespace", stmt->tablespacename)));
+					return true;
+				}
+				break;
+			}
+		case T_DropSubscriptionStmt:
+			{
+				DropSubscriptionStmt *stmt = (DropSubscriptionStmt *) parsetree;
+
+				if (OidIsValid(get_subscription_oid(stmt->subname, true)))
+				{
+					ag_decide_drop(command,
+								   list_make1(ag_named_object("subscription", stmt->subname)));
+					return true;
+				}
+				break;
+			}
+		case T_DropStmt:
+			{
+				DropStmt   *stmt = (DropStmt *) parsetree;
+				ListCell   *lc;
+
+				if (stmt->removeType == OBJECT_EXTENSION ||
+					stmt->removeType == OBJECT_SCHEMA)
+				{
+					foreach(lc, stmt->objects)
+						if (strcmp(strVal(lfirst(lc)), AG_NAME) == 0 &&
+							OidIsValid(ag_guard_schema()))
+							ag_tamper(command, AG_NAME,
+									  "The extension agent_guard and its schema cannot be dropped by an agent session.");
+				}
+				if (stmt->concurrent)
+				{
+					List	   *dropped = NIL;
+
+					foreach(lc, stmt->objects)
+					{
+						RangeVar   *rv = makeRangeVarFromNameList(lfirst(lc));
+						Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+						ObjectAddress addr;
+
+						if (!OidIsValid(relid) || ag_relation_is_exempt(relid))
+							continue;
+						ObjectAddressSet(addr, RelationRelationId, relid);
+						dropped = lappend(dropped, ag_dropped_new(&addr));
+					}
+					if (dropped != NIL)
+					{
+						ag_decide_drop(command, dropped);
+						return true;
+					}
+				}
+				break;
+			}
+		default:
+			break;
+	}
+	return false;
+}
+
+/* ---------- ProcessUtility hook ---------- */
+
+static void
+ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	AgFrame		frame;
+	AgQueryRef	saved_query;
+
+	/*
+	 * Transaction control may run in an aborted transaction, where no
+	 * catalog access is possible; it never destroys anything.  Human
+	 * sessions go straight through.
+	 */
+	if (IsA(parsetree, TransactionStmt) ||
+		ag_session_action() == AG_ACTION_NONE)
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+		return;
+	}
+
+	memset(&frame, 0, sizeof(frame));
+	frame.cxt = CurrentMemoryContext;
+	frame.command = GetCommandTagName(CreateCommandTag(parsetree));
+
+	ag_get_current_query(&saved_query);
+	ag_set_current_query(queryString, pstmt->stmt_location, pstmt->stmt_len);
+	frame.parent = ag_frame;
+	ag_frame = &frame;
+	PG_TRY();
+	{
+		frame.decided = ag_check_utility(parsetree, frame.command);
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+		ag_frame_finish(&frame);
+	}
+	PG_FINALLY();
+	{
+		ag_frame = frame.parent;
+		ag_restore_current_query(&saved_query);
+	}
+	PG_END_TRY();
+}
+
+void
+ag_utility_init(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = ag_ProcessUtility;
+	prev_object_access = object_access_hook;
+	object_access_hook = ag_object_access;
+}

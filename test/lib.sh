@@ -1,0 +1,56 @@
+# Shared by test/run.sh, test/demo.sh and test/bench/bench.sh (sourced).
+#
+# ag_temp_install: builds agent_guard and installs it into a private copy
+# of the PostgreSQL server under tmp_install/, so tests and the demo never
+# write into the server's own directories and work for any user.  The
+# PostgreSQL binaries find their share and lib directories relative to
+# their own location, so the copy behaves like a full installation.
+# Sets PGBIN (its bin directory) and puts it first in PATH.
+
+AG_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGVER=${PGVER:-15}
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PGVER/bin/pg_config}
+
+ag_temp_install() {
+  local dest="$AG_TOP/tmp_install"
+  local bindir pkglibdir sharedir
+  bash "$AG_TOP/test/deps.sh"
+  bindir=$("$PG_CONFIG" --bindir)
+  pkglibdir=$("$PG_CONFIG" --pkglibdir)
+  sharedir=$("$PG_CONFIG" --sharedir)
+  make -s -C "$AG_TOP" PG_CONFIG="$PG_CONFIG" >/dev/null
+  rm -rf "$dest"
+  mkdir -p "$dest$bindir" "$dest$pkglibdir" "$dest$sharedir"
+  cp -a "$bindir/." "$dest$bindir/"
+  cp -a "$pkglibdir/." "$dest$pkglibdir/"
+  cp -a "$sharedir/." "$dest$sharedir/"
+  make -s -C "$AG_TOP" PG_CONFIG="$PG_CONFIG" install DESTDIR="$dest" >/dev/null
+  PGBIN="$dest$bindir"
+  export PATH="$PGBIN:$PATH"
+}
+
+# PostgreSQL refuses to run as root.  As root, ag_stage copies the tree
+# (without .git) to a fresh directory under /tmp owned by the "postgres"
+# user (Debian's postgresql-common creates it) and prints that directory;
+# otherwise it prints the tree itself.  ag_run runs a command as that user
+# when we are root, with PATH kept.
+ag_stage() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "$AG_TOP"
+    return
+  fi
+  local dir
+  dir=$(mktemp -d /tmp/agent_guard.XXXXXX)
+  (cd "$AG_TOP" && tar --exclude=./.git -cf - .) | tar -xf - -C "$dir"
+  chown -R postgres: "$dir"
+  chmod 755 "$dir"
+  echo "$dir"
+}
+
+ag_run() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- env PATH="$PATH" "$@"
+  else
+    "$@"
+  fi
+}
