@@ -102,6 +102,8 @@ extern const char *ag_action_name(AgAction action);
 extern bool ag_parse_action(const char *name, AgAction *action);
 extern void ag_tag_new_role(Oid roleid);
 extern char *ag_session_tag_sentence(void);
+extern const char *ag_agent_role_name(void);
+extern void ag_session_changed(void);
 extern bool ag_in_internal_work;
 
 /* utility.c */

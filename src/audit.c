@@ -108,7 +108,7 @@ ag_audit(AgClass cls, const char *decision, const char *command,
 		appendStringInfoString(&objs, (const char *) lfirst(lc));
 	}
 
-	fields[AG_EV_ROLE] = GetUserNameFromId(GetOuterUserId(), false);
+	fields[AG_EV_ROLE] = ag_agent_role_name();
 	fields[AG_EV_CLASS] = ag_class_name(cls);
 	fields[AG_EV_DECISION] = decision;
 	fields[AG_EV_COMMAND] = command;

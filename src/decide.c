@@ -120,7 +120,7 @@ ag_join(List *items, const char *sep)
 static const char *
 ag_role_name(void)
 {
-	return GetUserNameFromId(GetOuterUserId(), false);
+	return ag_agent_role_name();
 }
 
 /* One greppable server-log line per decision. */

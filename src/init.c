@@ -92,8 +92,17 @@ ag_check_session_agent(bool *newval, void **extra, GucSource source)
 static void
 ag_assign_session_agent(bool newval, void *extra)
 {
-	if (newval)
+	if (newval && !ag_session_latched)
+	{
 		ag_session_latched = true;
+		ag_session_changed();
+	}
+}
+
+static void
+ag_assign_default_action(int newval, void *extra)
+{
+	ag_session_changed();
 }
 
 static const char *
@@ -116,7 +125,7 @@ _PG_init(void)
 							 ag_action_options,
 							 PGC_SUSET,
 							 0,
-							 ag_check_default_action, NULL, NULL);
+							 ag_check_default_action, ag_assign_default_action, NULL);
 
 	DefineCustomBoolVariable("agent_guard.session_agent",
 							 "Marks this session as an agent session, for the rest of the session.",

@@ -70,6 +70,7 @@ static bool ag_status_valid = false;
 static Oid	ag_cached_roles[3];
 static AgAction ag_cached_action = AG_ACTION_NONE;
 static Oid	ag_cached_source = InvalidOid;	/* tagged role that decided */
+static Oid	ag_cached_agent = InvalidOid;	/* session role it applies to */
 
 /* Set in our own background workers: their work is never guarded. */
 bool		ag_in_internal_work = false;
@@ -242,14 +243,17 @@ ag_session_action(void)
 	Oid			roles[3];
 	AgAction	best = AG_ACTION_NONE;
 	Oid			source = InvalidOid;
+	Oid			agent = InvalidOid;
 
 	if (ag_in_internal_work || IsBinaryUpgrade || !IsNormalProcessingMode() ||
 		!OidIsValid(MyDatabaseId))
 		return AG_ACTION_NONE;
 
-	roles[0] = GetAuthenticatedUserId();
+	/* outer role first: it names the agent when several roles qualify */
+	roles[0] = GetOuterUserId();
 	roles[1] = GetSessionUserId();
-	roles[2] = GetOuterUserId();
+	roles[2] = GetAuthenticatedUserId();
+
 
 	if (likely(ag_status_valid &&
 			   roles[0] == ag_cached_roles[0] &&
@@ -273,6 +277,7 @@ ag_session_action(void)
 		{
 			best = a;
 			source = s;
+			agent = roles[i];
 		}
 	}
 	/* the one-way session tag adds the default action; the stricter wins */
@@ -280,13 +285,34 @@ ag_session_action(void)
 	{
 		best = (AgAction) ag_default_action;
 		source = InvalidOid;
+		agent = roles[0];
 	}
 
 	memcpy(ag_cached_roles, roles, sizeof(roles));
 	ag_cached_action = best;
 	ag_cached_source = source;
+	ag_cached_agent = agent;
 	ag_status_valid = true;
 	return best;
+}
+
+/* Forget the cached answer: a setting that feeds it changed. */
+void
+ag_session_changed(void)
+{
+	ag_status_valid = false;
+}
+
+/*
+ * The session role that makes this an agent session (the outer role after
+ * SET ROLE when it qualifies, else the session or login role).
+ */
+const char *
+ag_agent_role_name(void)
+{
+	if (ag_session_action() == AG_ACTION_NONE || !OidIsValid(ag_cached_agent))
+		return GetUserNameFromId(GetOuterUserId(), false);
+	return GetUserNameFromId(ag_cached_agent, false);
 }
 
 /*
@@ -302,12 +328,12 @@ ag_session_tag_sentence(void)
 	if (!OidIsValid(ag_cached_source))
 		return psprintf("This session set agent_guard.session_agent, which applies action \"%s\".",
 						ag_action_name(action));
-	if (ag_cached_source == GetOuterUserId())
+	if (ag_cached_source == ag_cached_agent)
 		return psprintf("Role \"%s\" is tagged as an agent with action \"%s\".",
 						GetUserNameFromId(ag_cached_source, false),
 						ag_action_name(action));
-	return psprintf("This session's role \"%s\" is covered by the tag of role \"%s\", action \"%s\".",
-					GetUserNameFromId(GetOuterUserId(), false),
+	return psprintf("Role \"%s\" is a member of role \"%s\", which is tagged as an agent with action \"%s\".",
+					GetUserNameFromId(ag_cached_agent, false),
 					GetUserNameFromId(ag_cached_source, false),
 					ag_action_name(action));
 }
