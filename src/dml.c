@@ -47,6 +47,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/acl.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -342,7 +343,7 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		 pstmt->commandType == CMD_MERGE ||
 		 pstmt->hasModifyingCTE) &&
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
-		ag_session_action() != AG_ACTION_NONE)
+		(AcceptInvalidationMessages(), ag_session_action() != AG_ACTION_NONE))
 	{
 		AgQueryRef	saved;
 		ListCell   *lc;
@@ -374,13 +375,13 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
  * tables or to the system catalogs are tampering.  Privileges already stop
  * a non-superuser; this stops a superuser agent too.
  */
+#define AG_WRITE_PERMS (ACL_INSERT | ACL_UPDATE | ACL_DELETE)
+
 static void
-ag_check_protected_write(Oid relid, AclMode perms)
+ag_check_protected_write(Oid relid)
 {
 	Oid			nsp;
 
-	if (!(perms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE)))
-		return;
 	nsp = get_rel_namespace(relid);
 	if (nsp == PG_CATALOG_NAMESPACE)
 		ag_tamper("writing to a system catalog", get_rel_name(relid),
@@ -393,27 +394,28 @@ ag_check_protected_write(Oid relid, AclMode perms)
 static bool
 ag_ExecutorCheckPerms(AG_CHECKPERMS_ARGS)
 {
-	if (ag_session_action() != AG_ACTION_NONE)
-	{
-		ListCell   *lc;
+	ListCell   *lc;
 
+	/* only writes matter; most statements have none, so look at them first */
 #if PG_VERSION_NUM >= 160000
-		foreach(lc, rtePermInfos)
-		{
-			RTEPermissionInfo *perm = lfirst(lc);
+	foreach(lc, rtePermInfos)
+	{
+		RTEPermissionInfo *perm = lfirst(lc);
 
-			ag_check_protected_write(perm->relid, perm->requiredPerms);
-		}
-#else
-		foreach(lc, rangeTable)
-		{
-			RangeTblEntry *rte = lfirst(lc);
-
-			if (rte->rtekind == RTE_RELATION)
-				ag_check_protected_write(rte->relid, rte->requiredPerms);
-		}
-#endif
+		if ((perm->requiredPerms & AG_WRITE_PERMS) &&
+			ag_session_action() != AG_ACTION_NONE)
+			ag_check_protected_write(perm->relid);
 	}
+#else
+	foreach(lc, rangeTable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && (rte->requiredPerms & AG_WRITE_PERMS) &&
+			ag_session_action() != AG_ACTION_NONE)
+			ag_check_protected_write(rte->relid);
+	}
+#endif
 	if (prev_ExecutorCheckPerms)
 		return AG_CHECKPERMS_CALL(prev_ExecutorCheckPerms);
 	return true;

@@ -33,6 +33,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 
 PG_MODULE_MAGIC;
 
@@ -155,7 +156,10 @@ ag_status(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[5];
 	bool		nulls[5] = {0};
-	AgAction	action = ag_preloaded ? ag_session_action() : AG_ACTION_NONE;
+	AgAction	action;
+
+	AcceptInvalidationMessages();	/* answer with the latest tags */
+	action = ag_preloaded ? ag_session_action() : AG_ACTION_NONE;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		ereport(ERROR,

@@ -75,6 +75,7 @@
 #include "parser/parse_func.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -894,6 +895,8 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 * catalog access is possible; it never destroys anything.  Human
 	 * sessions go straight through.
 	 */
+	if (!IsA(parsetree, TransactionStmt))
+		AcceptInvalidationMessages();	/* a tag change made meanwhile */
 	if (IsA(parsetree, TransactionStmt) ||
 		ag_session_action() == AG_ACTION_NONE)
 	{
