@@ -16,7 +16,10 @@ if [ "${1:-}" != "--suites" ]; then
     for f in regression.diffs output_iso/regression.diffs tmp_regress.log tmp_isolation.log tmp_tap.log; do
       [ -f "$dir/$f" ] && mkdir -p "$(dirname "$f")" && cp "$dir/$f" "$f"
     done
-    rm -rf tmp_check_tap results && cp -a "$dir/tmp_check_tap" . 2>/dev/null; cp -a "$dir/results" . 2>/dev/null
+    rm -rf tmp_check_tap results output_iso
+    for d in tmp_check_tap results output_iso; do
+      [ -d "$dir/$d" ] && cp -a "$dir/$d" .
+    done
     rm -rf "$dir"
   fi
   exit $status

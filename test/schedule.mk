@@ -1,3 +1,3 @@
 # Test lists, read by the Makefile and by test/run.sh.
 REGRESS = setup tagging
-ISOLATION =
+ISOLATION = tag_visibility
