@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# make demo: a throwaway cluster with agent_guard preloaded, and the story
+# the extension exists for.  Everything lives in a temporary directory that
+# is removed at the end; the server is stopped even if a step fails.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+if [ "${1:-}" != "--staged" ]; then
+  ag_temp_install
+  dir=$(ag_stage)
+  status=0
+  ag_run bash "$dir/test/demo.sh" --staged || status=$?
+  [ "$dir" != "$AG_TOP" ] && rm -rf "$dir"
+  exit $status
+fi
+
+PGBIN="$AG_TOP/tmp_install$("$PG_CONFIG" --bindir)"
+export PATH="$PGBIN:$PATH"
+work=$(mktemp -d /tmp/agent_guard_demo.XXXXXX)
+export PGHOST="$work" PGPORT=54329 PGDATABASE=shop
+cleanup() {
+  pg_ctl -D "$work/data" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+as() {   # as ROLE: run psql as that role, echoing each statement
+  local role=$1; shift
+  printf '\033[2m-- as %s\033[0m\n' "$role"
+  psql -X -q -e -U "$role" -v VERBOSITY=default "$@" 2>&1 || true
+}
+
+say "A throwaway cluster in $work, with shared_preload_libraries = 'agent_guard'"
+initdb -D "$work/data" -A trust -U postgres >/dev/null
+cat >> "$work/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'agent_guard'
+listen_addresses = ''
+unix_socket_directories = '$work'
+port = $PGPORT
+CONF
+pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+
+say "The DBA installs the guard and tags the AI agent's login role"
+psql -X -q -U postgres -d postgres -c "CREATE DATABASE shop"
+as postgres <<'SQL'
+CREATE EXTENSION agent_guard;
+CREATE ROLE cursor_bot LOGIN;
+CREATE ROLE alice LOGIN;
+-- the agent owns its tables: no GRANT could stop an owner from dropping them
+CREATE TABLE bookings (id int PRIMARY KEY, guest text, nights int);
+INSERT INTO bookings SELECT g, 'guest ' || g, 1 + g % 5 FROM generate_series(1, 1000) g;
+ALTER TABLE bookings OWNER TO cursor_bot;
+GRANT ALL ON bookings TO alice;
+SELECT agent_guard.tag_role('cursor_bot', 'reject');
+SELECT role, action FROM agent_guard.agents;
+SQL
+
+say "The agent, in a hurry, tries to wipe the table three ways: each is stopped"
+as cursor_bot <<'SQL'
+SELECT agent_session, action FROM agent_guard.status();
+DROP TABLE bookings;
+TRUNCATE bookings;
+DELETE FROM bookings;
+DELETE FROM bookings WHERE 1 = 1;
+DO $$ BEGIN EXECUTE 'DELETE FROM bookings'; END $$;
+SQL
+
+say "Bounded work goes through: the agent may change the rows it names"
+as cursor_bot <<'SQL'
+DELETE FROM bookings WHERE id = 3;
+UPDATE bookings SET nights = nights + 1 WHERE id BETWEEN 10 AND 12;
+SELECT count(*) AS rows_left FROM bookings;
+SQL
+
+say "The agent cannot switch the guard off, whatever it tries"
+as cursor_bot <<'SQL'
+SELECT agent_guard.untag_role('cursor_bot');
+SECURITY LABEL FOR agent_guard ON ROLE cursor_bot IS NULL;
+SET agent_guard.default_action = 'log';
+SQL
+
+say "A human's work is never touched"
+as alice <<'SQL'
+SELECT agent_session FROM agent_guard.status();
+DELETE FROM bookings WHERE nights > 4;
+SELECT count(*) AS rows_left FROM bookings;
+SQL
+
+say "Every decision is audited, durably, although the agent's transactions aborted"
+as postgres <<'SQL'
+SELECT id, role_name, class, decision, command, query FROM agent_guard.events ORDER BY id;
+SQL
+echo
+echo "Server log lines:"
+grep -o 'agent_guard: \(rejected\|logged\) .*' "$work/server.log" | sed 's/^/  /'
+
+say "Done: the cluster is stopped and removed"
