@@ -14,9 +14,11 @@
  *				  tamper attempts, collected per utility statement
  *	  dml.c		  executor hooks: unbounded DELETE/UPDATE/MERGE, writes to
  *				  the guard's own tables and to system catalogs
- *	  decide.c	  the one decision point: allow, log, reject (park later)
- *	  audit.c	  durable audit rows, written by a background worker in its
- *				  own transaction so they survive the agent's abort
+ *	  decide.c	  the one decision point: allow, log, reject, park, and the
+ *				  one-shot permits of approved requests
+ *	  worker.c	  durable writes (audit rows, parked requests) made by a
+ *				  background worker in its own transaction, so they survive
+ *				  the agent's abort
  *
  * Copyright (c) 2026, agent_guard developers
  *
@@ -43,13 +45,14 @@
  */
 #define ERRCODE_AG_REJECTED		MAKE_SQLSTATE('4','2','A','G','1')
 #define ERRCODE_AG_TAMPER		MAKE_SQLSTATE('4','2','A','G','2')
+#define ERRCODE_AG_PARKED		MAKE_SQLSTATE('4','2','A','G','P')
 
 /* What a tag tells the guard to do; ordered from mildest to strictest. */
 typedef enum AgAction
 {
 	AG_ACTION_NONE = 0,			/* human session: never touched */
 	AG_ACTION_LOG,				/* run it, WARNING + audit (dry run) */
-	AG_ACTION_PARK,				/* hold for approval (acts as reject for now) */
+	AG_ACTION_PARK,				/* hold for a human's approval */
 	AG_ACTION_REJECT			/* refuse */
 } AgAction;
 
@@ -67,7 +70,9 @@ typedef enum AgClass
  * A classified statement handed to ag_decide().  "command" is what the
  * statement does ("DROP TABLE", "DELETE"), "target" the main object it acts
  * on, "objects" every object it would destroy (char *, identity form),
- * "reason" a sentence for DETAIL saying why the statement is guarded.
+ * "reason" a sentence for DETAIL saying why the statement is guarded,
+ * "object_key" the exact objects ("classid:objid:subid,...", sorted) that an
+ * approval is bound to.
  */
 typedef struct AgStatement
 {
@@ -77,7 +82,22 @@ typedef struct AgStatement
 	List	   *objects;
 	const char *reason;
 	const char *hint;
+	const char *object_key;
 } AgStatement;
+
+/* Jobs run by a background worker in its own transaction (worker.c). */
+typedef enum AgJobKind
+{
+	AG_JOB_AUDIT,
+	AG_JOB_PARK
+} AgJobKind;
+
+typedef struct AgJobResult
+{
+	int64		id;
+	int32		attempts;
+	char		outcome[16];
+} AgJobResult;
 
 /* Where the text of the statement being decided is (see decide.c). */
 typedef struct AgQueryRef
@@ -89,6 +109,9 @@ typedef struct AgQueryRef
 
 /* settings (init.c) */
 extern int	ag_default_action;
+extern int	ag_max_pending;
+extern int	ag_request_ttl;
+extern int	ag_approval_ttl;
 extern bool ag_session_agent;
 extern bool ag_session_latched;
 extern bool ag_preloaded;
@@ -103,6 +126,7 @@ extern bool ag_parse_action(const char *name, AgAction *action);
 extern void ag_tag_new_role(Oid roleid);
 extern char *ag_session_tag_sentence(void);
 extern const char *ag_agent_role_name(void);
+extern Oid	ag_agent_role(void);
 extern void ag_session_changed(void);
 extern bool ag_in_internal_work;
 
@@ -125,8 +149,12 @@ extern void ag_set_current_query(const char *source, int location, int len);
 extern void ag_get_current_query(AgQueryRef *ref);
 extern void ag_restore_current_query(const AgQueryRef *ref);
 
-/* audit.c */
+/* worker.c */
+extern bool ag_run_job(AgJobKind kind, const char **args, int nargs,
+					   AgJobResult *result, char **failure);
 extern void ag_audit(AgClass cls, const char *decision, const char *command,
-					 List *objects, const char *query);
+					 List *objects, const char *query, int64 request_id);
+extern char *ag_client_addr(void);
+extern char *ag_join_objects(List *objects);
 
 #endif							/* AGENT_GUARD_H */

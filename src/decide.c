@@ -9,13 +9,22 @@
  *			   row say what it did (a dry run for rollout);
  *	  reject - server-log line, audit row, then an ERROR (SQLSTATE 42AG1)
  *			   that aborts the agent's transaction;
- *	  park	 - parking for approval plugs in here; until it exists, park
- *			   acts as reject with the same message shape.
+ *	  park	 - if a human approved exactly this statement (same role,
+ *			   class, statement text, search_path and object OIDs), the
+ *			   permit is taken in the agent's transaction (the request turns
+ *			   'used'; a rollback gives it back) and the statement runs once.
+ *			   Otherwise a background worker records the request, or counts
+ *			   a repeat of the same pending one, and commits; then an ERROR
+ *			   (SQLSTATE 42AGP) names the request id.  If the request cannot
+ *			   be recorded (no extension here, a standby, no worker, the
+ *			   per-role cap), the statement is rejected instead.
  * Tamper attempts (class "guard") go to ag_tamper(): always rejected, with
  * SQLSTATE 42AG2, never loggable or parkable.
  *
- * The audit row is written by a background worker in its own transaction
- * (audit.c) before the ERROR is raised, so it survives the abort.
+ * Audit rows and requests are written by a background worker in its own
+ * transaction (worker.c) before the ERROR is raised, so they survive the
+ * abort.  Permits are taken with SPI in the agent's own transaction, as the
+ * bootstrap superuser, with the guard switched off for that query only.
  *
  * State: the text of the statement being decided.  Hooks register it with
  * ag_set_current_query() (and restore the previous one when they return,
@@ -28,9 +37,14 @@
 #include "agent_guard.h"
 
 #include "lib/stringinfo.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 /* The statement the innermost active hook is deciding about. */
 static const char *ag_query_source = NULL;
@@ -136,28 +150,200 @@ ag_log_decision(const char *decision, AgClass cls, const char *command,
 			 errhidestmt(true)));
 }
 
+/* The text of the statement for requests and permits: never empty. */
+static char *
+ag_statement_text(const AgStatement *st)
+{
+	char	   *q = ag_current_query_text();
+
+	if (q == NULL || q[0] == '\0')
+		q = psprintf("%s %s", st->command, st->target ? st->target : "");
+	return q;
+}
+
+/*
+ * Run a short SQL statement of the guard's own in the agent's transaction,
+ * as the bootstrap superuser and unguarded (the agent itself has no rights
+ * on the guard's tables, and must not get any).  Returns the first column
+ * of the first row as int8, or 0 when it is NULL or there is no row.
+ */
+static int64
+ag_internal_query(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			save_userid;
+	int			save_sec;
+	bool		save_internal = ag_in_internal_work;
+	int64		result = 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	ag_in_internal_work = true;
+	PG_TRY();
+	{
+		bool		isnull;
+		Datum		d;
+
+		SPI_connect();
+		if (SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
+								  false, 1) < 0)
+			elog(ERROR, "agent_guard: internal query failed: %s", sql);
+		if (SPI_processed == 1)
+		{
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							  &isnull);
+			if (!isnull)
+				result = DatumGetInt64(d);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		ag_in_internal_work = save_internal;
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * Has a human approved exactly this statement?  Then take the permit: the
+ * request turns 'used' in this transaction (a rollback gives it back).
+ * Returns the request id, or 0.
+ */
+static int64
+ag_take_permit(const AgStatement *st, const char *query)
+{
+	Oid			argtypes[5] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+
+	if (RecoveryInProgress() || !OidIsValid(ag_guard_schema()))
+		return 0;
+	values[0] = ObjectIdGetDatum(ag_agent_role());
+	values[1] = CStringGetTextDatum(ag_class_name(st->cls));
+	values[2] = CStringGetTextDatum(query);
+	values[3] = CStringGetTextDatum(namespace_search_path);
+	values[4] = CStringGetTextDatum(st->object_key ? st->object_key : "");
+	return ag_internal_query("SELECT agent_guard._use_permit($1, $2, $3, $4, $5)",
+							 5, argtypes, values);
+}
+
+static void
+ag_reject(const AgStatement *st, AgAction action, const char *objects,
+		  const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_AG_REJECTED),
+			 errmsg("agent_guard: %s%s%s is not allowed for agent role \"%s\"",
+					st->command, st->target ? " " : "",
+					st->target ? st->target : "", ag_role_name()),
+			 errdetail("%s%s%s%s %s%s%s", st->reason,
+					   objects[0] ? " Objects: " : "", objects,
+					   objects[0] ? "." : "", ag_session_tag_sentence(),
+					   why ? " " : "", why ? why : ""),
+			 errhint("%s", st->hint ? st->hint :
+					 "Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role().")));
+}
+
+/*
+ * Park the statement: a background worker records the request (or counts a
+ * repeat of the same pending one) and commits; then the agent gets an
+ * ERROR naming the request.  When the request cannot be recorded the
+ * statement is rejected: it never goes through unapproved.
+ */
+static void
+ag_park(const AgStatement *st, const char *objects, const char *query)
+{
+	const char *args[12];
+	AgJobResult res;
+	char	   *failure;
+
+	if (!OidIsValid(ag_guard_schema()))
+	{
+		ag_log_decision("rejected", st->cls, st->command, st->target);
+		ag_reject(st, AG_ACTION_PARK, objects,
+				  "The statement was rejected instead of parked because the extension agent_guard is not installed in this database, so there is no approval table here.");
+	}
+	if (RecoveryInProgress())
+	{
+		ag_log_decision("rejected", st->cls, st->command, st->target);
+		ag_reject(st, AG_ACTION_PARK, objects,
+				  "The statement was rejected instead of parked because this server is a read-only standby.");
+	}
+
+	args[0] = ag_role_name();
+	args[1] = psprintf("%u", ag_agent_role());
+	args[2] = ag_class_name(st->cls);
+	args[3] = st->command;
+	args[4] = ag_join_objects(st->objects);
+	args[5] = st->object_key ? st->object_key : "";
+	args[6] = query;
+	args[7] = namespace_search_path;
+	args[8] = ag_client_addr();
+	args[9] = application_name;
+	args[10] = psprintf("%d", ag_max_pending);
+	args[11] = psprintf("%d seconds", ag_request_ttl);
+	if (args[4] == NULL)
+		args[4] = "";
+
+	if (!ag_run_job(AG_JOB_PARK, args, lengthof(args), &res, &failure))
+	{
+		ag_log_decision("rejected", st->cls, st->command, st->target);
+		ag_reject(st, AG_ACTION_PARK, objects,
+				  psprintf("The statement was rejected instead of parked because the request could not be recorded: %s.",
+						   failure));
+	}
+	if (strcmp(res.outcome, "cap") == 0)
+	{
+		ag_log_decision("rejected", st->cls, st->command, st->target);
+		ag_reject(st, AG_ACTION_PARK, objects,
+				  psprintf("The statement was rejected instead of parked because role \"%s\" already has %d pending requests (agent_guard.max_pending).",
+						   ag_role_name(), ag_max_pending));
+	}
+
+	ereport(LOG,
+			(errmsg("agent_guard: parked %s by role \"%s\" in database \"%s\" as request " INT64_FORMAT ": %s%s%s",
+					ag_class_name(st->cls), ag_role_name(),
+					get_database_name(MyDatabaseId), res.id, st->command,
+					st->target ? " " : "", st->target ? st->target : ""),
+			 errhidestmt(true)));
+	ereport(ERROR,
+			(errcode(ERRCODE_AG_PARKED),
+			 errmsg("agent_guard: %s%s%s parked for approval as request " INT64_FORMAT,
+					st->command, st->target ? " " : "",
+					st->target ? st->target : "", res.id),
+			 errdetail("%s%s%s%s %s%s", st->reason,
+					   objects[0] ? " Objects: " : "", objects,
+					   objects[0] ? "." : "", ag_session_tag_sentence(),
+					   res.attempts > 1 ?
+					   psprintf(" The same statement is already waiting: this is attempt %d.", res.attempts) :
+					   " The request is recorded and waits for a human decision."),
+			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same search_path, and it will run once.",
+					 res.id)));
+}
+
 void
 ag_decide(const AgStatement *st)
 {
 	AgAction	action = ag_session_action();
 	char	   *objects;
-	const char *target = st->target ? st->target : "";
-	const char *sep = st->target ? " " : "";
+	char	   *query;
 
 	if (action == AG_ACTION_NONE)
 		return;
 
 	objects = ag_join(st->objects, ", ");
+	query = ag_statement_text(st);
 
 	if (action == AG_ACTION_LOG)
 	{
 		ag_log_decision("logged", st->cls, st->command, st->target);
-		ag_audit(st->cls, "logged", st->command, st->objects,
-				 ag_current_query_text());
+		ag_audit(st->cls, "logged", st->command, st->objects, query, 0);
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
 				 errmsg("agent_guard: %s%s%s by agent role \"%s\" was allowed in log mode",
-						st->command, sep, target, ag_role_name()),
+						st->command, st->target ? " " : "",
+						st->target ? st->target : "", ag_role_name()),
 				 errdetail("%s%s%s%s %s", st->reason,
 						   objects[0] ? " Objects: " : "", objects,
 						   objects[0] ? "." : "", ag_session_tag_sentence()),
@@ -165,20 +351,31 @@ ag_decide(const AgStatement *st)
 		return;
 	}
 
+	if (action == AG_ACTION_PARK)
+	{
+		int64		request_id = ag_take_permit(st, query);
+
+		if (request_id > 0)
+		{
+			ereport(LOG,
+					(errmsg("agent_guard: used permit of request " INT64_FORMAT " for %s by role \"%s\" in database \"%s\": %s%s%s",
+							request_id, ag_class_name(st->cls), ag_role_name(),
+							get_database_name(MyDatabaseId), st->command,
+							st->target ? " " : "", st->target ? st->target : ""),
+					 errhidestmt(true)));
+			ereport(NOTICE,
+					(errmsg("agent_guard: %s%s%s runs with the approval of request " INT64_FORMAT,
+							st->command, st->target ? " " : "",
+							st->target ? st->target : "", request_id),
+					 errdetail("The approval is used up: running the statement again needs a new one.")));
+			return;
+		}
+		ag_park(st, objects, query);
+	}
+
 	ag_log_decision("rejected", st->cls, st->command, st->target);
-	ag_audit(st->cls, "rejected", st->command, st->objects,
-			 ag_current_query_text());
-	ereport(ERROR,
-			(errcode(ERRCODE_AG_REJECTED),
-			 errmsg("agent_guard: %s%s%s is not allowed for agent role \"%s\"",
-					st->command, sep, target, ag_role_name()),
-			 errdetail("%s%s%s%s %s%s", st->reason,
-					   objects[0] ? " Objects: " : "", objects,
-					   objects[0] ? "." : "", ag_session_tag_sentence(),
-					   action == AG_ACTION_PARK ?
-					   " Parking for approval is not available in this version, so the statement was rejected." : ""),
-			 errhint("%s", st->hint ? st->hint :
-					 "Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role().")));
+	ag_audit(st->cls, "rejected", st->command, st->objects, query, 0);
+	ag_reject(st, action, objects, NULL);
 }
 
 void
@@ -191,7 +388,7 @@ ag_tamper(const char *command, const char *target, const char *what)
 	ag_log_decision("rejected", AG_CLASS_GUARD, command, target[0] ? target : NULL);
 	ag_audit(AG_CLASS_GUARD, "rejected", command,
 			 target[0] ? list_make1(pstrdup(target)) : NIL,
-			 ag_current_query_text());
+			 ag_current_query_text(), 0);
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_TAMPER),
 			 errmsg("agent_guard: %s%s%s is not allowed for agent role \"%s\"",

@@ -289,6 +289,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	st.target = psprintf("on %s without a WHERE clause",
 						 getObjectIdentity(&addr, false));
 	st.objects = list_make1(ag_object_description(&addr));
+	st.object_key = psprintf("%u:%u:0", RelationRelationId, rte->relid);
 	st.reason = deletes ?
 		"Agents may only delete rows chosen by a condition on the table's columns; this statement would delete every row." :
 		"Agents may only update rows chosen by a condition on the table's columns; this statement would update every row.";

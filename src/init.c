@@ -39,6 +39,9 @@ PG_MODULE_MAGIC;
 
 bool		ag_preloaded = false;
 int			ag_default_action = AG_ACTION_PARK;
+int			ag_max_pending = 100;
+int			ag_request_ttl = 86400;	/* seconds: one day */
+int			ag_approval_ttl = 3600;	/* seconds: one hour */
 bool		ag_session_agent = false;
 bool		ag_session_latched = false;
 
@@ -64,16 +67,28 @@ ag_change_by_agent(GucSource source)
 }
 
 static bool
-ag_check_default_action(int *newval, void **extra, GucSource source)
+ag_refuse_setting_change(GucSource source)
 {
 	if (ag_change_by_agent(source))
 	{
 		GUC_check_errcode(ERRCODE_AG_TAMPER);
-		GUC_check_errmsg("agent_guard: agent sessions cannot change agent_guard.default_action");
+		GUC_check_errmsg("agent_guard: agent sessions cannot change agent_guard settings");
 		GUC_check_errhint("Ask a database administrator whose session is not an agent session to make this change.");
 		return false;
 	}
 	return true;
+}
+
+static bool
+ag_check_default_action(int *newval, void **extra, GucSource source)
+{
+	return ag_refuse_setting_change(source);
+}
+
+static bool
+ag_check_int_setting(int *newval, void **extra, GucSource source)
+{
+	return ag_refuse_setting_change(source);
 }
 
 static bool
@@ -138,12 +153,54 @@ _PG_init(void)
 							 ag_check_session_agent, ag_assign_session_agent,
 							 ag_show_session_agent);
 
+	DefineCustomIntVariable("agent_guard.max_pending",
+							"Most pending requests one agent role may have in a database.",
+							"A further statement that would be parked is rejected instead.",
+							&ag_max_pending,
+							100, 1, 1000000,
+							PGC_SUSET,
+							0,
+							ag_check_int_setting, NULL, NULL);
+
+	DefineCustomIntVariable("agent_guard.request_ttl",
+							"How long a parked request waits for a decision before it expires.",
+							NULL,
+							&ag_request_ttl,
+							86400, 1, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							ag_check_int_setting, NULL, NULL);
+
+	DefineCustomIntVariable("agent_guard.approval_ttl",
+							"How long an approval stays usable before it expires.",
+							NULL,
+							&ag_approval_ttl,
+							3600, 1, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							ag_check_int_setting, NULL, NULL);
+
 	MarkGUCPrefixReserved(AG_NAME);
 
 	ag_tags_init();
 	ag_utility_init();
 	ag_dml_init();
 	ag_preloaded = true;
+}
+
+/*
+ * agent_guard._refuse_agent_session(command): called first by approve()
+ * and reject(); an agent session can never decide, whatever its grants.
+ */
+PG_FUNCTION_INFO_V1(ag_refuse_agent_session);
+Datum
+ag_refuse_agent_session(PG_FUNCTION_ARGS)
+{
+	AcceptInvalidationMessages();
+	if (ag_preloaded && ag_session_action() != AG_ACTION_NONE)
+		ag_tamper(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL,
+				  "Requests can only be approved or rejected by a human, from a session that is not an agent session.");
+	PG_RETURN_VOID();
 }
 
 /*

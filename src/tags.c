@@ -303,6 +303,15 @@ ag_session_changed(void)
 	ag_status_valid = false;
 }
 
+/* The OID of the role named by ag_agent_role_name(). */
+Oid
+ag_agent_role(void)
+{
+	if (ag_session_action() == AG_ACTION_NONE || !OidIsValid(ag_cached_agent))
+		return GetOuterUserId();
+	return ag_cached_agent;
+}
+
 /*
  * The session role that makes this an agent session (the outer role after
  * SET ROLE when it qualifies, else the session or login role).

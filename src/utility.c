@@ -61,6 +61,8 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_tablespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_policy.h"
@@ -302,6 +304,38 @@ ag_dropped_new(const ObjectAddress *addr)
 	return d;
 }
 
+static int
+ag_cmp_strings(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+/* The exact objects, sorted: what an approval is bound to. */
+static char *
+ag_object_key(List *dropped)
+{
+	List	   *keys = NIL;
+	ListCell   *lc;
+	StringInfoData buf;
+
+	foreach(lc, dropped)
+	{
+		AgDropped  *d = lfirst(lc);
+
+		keys = lappend(keys, psprintf("%u:%u:%d", d->addr.classId,
+									  d->addr.objectId, d->addr.objectSubId));
+	}
+	list_sort(keys, ag_cmp_strings);
+	initStringInfo(&buf);
+	foreach(lc, keys)
+	{
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoString(&buf, lfirst(lc));
+	}
+	return buf.data;
+}
+
 /* "public.bookings" or "public.bookings and 2 other objects" */
 static const char *
 ag_target_text(const char *first, int n, const char *noun)
@@ -363,6 +397,7 @@ ag_decide_drop(const char *command, List *dropped)
 	st.command = command;
 	/* dependents are deleted first: the named object comes last */
 	st.target = ag_target_text(last, list_length(st.objects), "object");
+	st.object_key = ag_object_key(dropped);
 	st.reason = "Agents may not drop persistent objects: the statement would remove committed data or schema.";
 	st.hint = "Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role(). Objects that are temporary or were created in the same transaction can be dropped.";
 	ag_decide(&st);
@@ -381,6 +416,7 @@ ag_decide_truncate(const char *command, List *truncated)
 	/* the named tables come first, then partitions and CASCADE */
 	st.target = ag_target_text(((AgDropped *) linitial(truncated))->identity,
 							   list_length(truncated), "table");
+	st.object_key = ag_object_key(truncated);
 	st.reason = "Agents may not truncate tables: TRUNCATE removes every committed row.";
 	st.hint = "Delete the rows you mean with DELETE ... WHERE, or ask a database administrator to run the statement.";
 	ag_decide(&st);
@@ -554,10 +590,11 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 /* A global object named in a statement, for drops decided before they run. */
 static AgDropped *
-ag_named_object(const char *type, const char *name)
+ag_named_object(const char *type, Oid classId, Oid objectId, const char *name)
 {
 	AgDropped  *d = palloc0(sizeof(AgDropped));
 
+	ObjectAddressSet(d->addr, classId, objectId);
 	d->identity = pstrdup(quote_identifier(name));
 	d->description = psprintf("%s %s", type, d->identity);
 	return d;
@@ -803,10 +840,13 @@ ag_check_utility(Node *parsetree, const char *command)
 			{
 				DropdbStmt *stmt = (DropdbStmt *) parsetree;
 
-				if (OidIsValid(get_database_oid(stmt->dbname, true)))
+				Oid			dbid = get_database_oid(stmt->dbname, true);
+
+				if (OidIsValid(dbid))
 				{
 					ag_decide_drop(command,
-								   list_make1(ag_named_object("database", stmt->dbname)));
+								   list_make1(ag_named_object("database", DatabaseRelationId,
+															  dbid, stmt->dbname)));
 					return true;
 				}
 				break;
@@ -815,10 +855,13 @@ ag_check_utility(Node *parsetree, const char *command)
 			{
 				DropTableSpaceStmt *stmt = (DropTableSpaceStmt *) parsetree;
 
-				if (OidIsValid(get_tablespace_oid(stmt->tablespacename, true)))
+				Oid			spcid = get_tablespace_oid(stmt->tablespacename, true);
+
+				if (OidIsValid(spcid))
 				{
 					ag_decide_drop(command,
-								   list_make1(ag_named_object("tablespace", stmt->tablespacename)));
+								   list_make1(ag_named_object("tablespace", TableSpaceRelationId,
+															  spcid, stmt->tablespacename)));
 					return true;
 				}
 				break;
@@ -827,10 +870,13 @@ ag_check_utility(Node *parsetree, const char *command)
 			{
 				DropSubscriptionStmt *stmt = (DropSubscriptionStmt *) parsetree;
 
-				if (OidIsValid(get_subscription_oid(stmt->subname, true)))
+				Oid			subid = get_subscription_oid(stmt->subname, true);
+
+				if (OidIsValid(subid))
 				{
 					ag_decide_drop(command,
-								   list_make1(ag_named_object("subscription", stmt->subname)));
+								   list_make1(ag_named_object("subscription", SubscriptionRelationId,
+															  subid, stmt->subname)));
 					return true;
 				}
 				break;

@@ -83,8 +83,8 @@ my ($ret, $stdout, $stderr) = $node->psql('plain', 'DROP TABLE t',
 	extra_params => [ '-U', 'bot' ]);
 like($stderr, qr/agent_guard: DROP TABLE public\.t is not allowed for agent role "bot"/,
 	'a tagged role is guarded where the extension is not installed');
-like($stderr, qr/Parking for approval is not available/,
-	'park acts as reject there');
+like($stderr, qr/rejected instead of parked because the extension agent_guard is not installed in this database/,
+	'park acts as reject there, and says why');
 ($ret, $stdout, $stderr) = $node->psql('plain', 'TRUNCATE t',
 	extra_params => [ '-U', 'bot' ]);
 like($stderr, qr/agent_guard: TRUNCATE TABLE public\.t is not allowed/,
@@ -99,8 +99,8 @@ for my $mode ('extended', 'prepared')
 	my @cmd = ('pgbench', '-n', '-t', '1', '-M', $mode, '-f', $script,
 		'-U', 'bot', '-h', $node->host, '-p', $node->port, 'postgres');
 	my ($pgb_out, $pgb_err) = run_command(\@cmd);
-	like($pgb_err, qr/agent_guard: DELETE on public\.bookings without a WHERE clause is not allowed/,
-		"pgbench -M $mode: the extended protocol is guarded");
+	like($pgb_err, qr/agent_guard: DELETE on public\.bookings without a WHERE clause parked for approval as request 1\b/,
+		"pgbench -M $mode: the extended protocol is guarded (parked, and deduplicated)");
 }
 is($node->safe_psql('postgres', 'SELECT count(*) FROM bookings'), '10',
 	'no row was lost through the extended protocol');
@@ -112,8 +112,8 @@ $node->safe_psql('postgres', 'CREATE ROLE shared_login LOGIN; GRANT ALL ON booki
 	connstr => $node->connstr('postgres')
 	  . " user=shared_login options='-c agent_guard.session_agent=on'");
 is($stdout, 't', 'session_agent=on in the connection string makes an agent session');
-like($stderr, qr/agent_guard: DELETE .* is not allowed for agent role "shared_login"/,
-	'and it is guarded');
+like($stderr, qr/agent_guard: DELETE on public\.bookings without a WHERE clause parked for approval/,
+	'and it is guarded, with agent_guard.default_action (park)');
 ($ret, $stdout, $stderr) = $node->psql('postgres',
 	"SET agent_guard.session_agent = off",
 	connstr => $node->connstr('postgres')
@@ -131,8 +131,8 @@ like($log, qr/LOG:  agent_guard: role "bot" tagged with action "reject"/,
 
 # --- the audit rows survived the agents' aborted transactions
 is($node->safe_psql('postgres',
-		"SELECT string_agg(class || '/' || decision, ',' ORDER BY id) FROM agent_guard.events"),
-	'delete/rejected,delete/rejected,delete/logged,delete/rejected,delete/rejected,delete/rejected,guard/rejected',
+		"SELECT string_agg(class || '/' || decision || coalesce('/' || request_id, ''), ',' ORDER BY id) FROM agent_guard.events"),
+	'delete/rejected,delete/rejected,delete/logged,delete/parked/1,delete/parked/1,delete/parked/2,guard/rejected',
 	'one durable audit row per decision');
 
 $node->stop;
