@@ -79,6 +79,8 @@ JOIN pg_catalog.pg_roles r ON r.oid = l.objoid
 WHERE l.provider = 'agent_guard'
   AND l.classoid = 'pg_catalog.pg_authid'::pg_catalog.regclass;
 
+GRANT SELECT ON agent_guard.agents TO PUBLIC;
+
 COMMENT ON VIEW agent_guard.agents IS
 'Roles tagged as agents (cluster-wide), with their action and the roles covered through membership.';
 
@@ -332,7 +334,7 @@ BEGIN
     IF req.status <> 'pending' THEN
         RAISE EXCEPTION 'agent_guard request % was already decided: it is %', request_id, req.status
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('Decided by %s at %s.', coalesce(req.decided_by, 'nobody'), req.decided_at),
+                  DETAIL = format('It was %s by %s.', req.status, coalesce(req.decided_by, 'the guard')),
                   HINT = 'Only pending requests can be approved or rejected.';
     END IF;
     UPDATE agent_guard.requests r

@@ -1,3 +1,3 @@
 # Test lists, read by the Makefile and by test/run.sh.
-REGRESS = setup tagging
+REGRESS = setup tagging park
 ISOLATION = tag_visibility
