@@ -42,6 +42,7 @@
 #include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
+#include "tcop/pquery.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
