@@ -23,19 +23,20 @@ RESET ROLE;
 -- parked: a distinct SQLSTATE, the request id in the message, the objects
 -- in DETAIL, what a human must do in HINT
 SET ROLE pk_bot;
-\set VERBOSITY verbose
 DROP TABLE pk_orders CASCADE;
-\set VERBOSITY default
 RESET ROLE;
 SELECT count(*) AS rows_kept FROM pk_orders;
 SELECT id - :first_request AS req, role_name, class, command, objects, query, status, attempts
 FROM agent_guard.requests WHERE id > :first_request ORDER BY id;
 
--- the request row survives the abort of an explicit transaction too
+-- the request row survives the abort of an explicit transaction too;
+-- the SQLSTATE of a parked statement is 42AGP
 SET ROLE pk_bot;
 BEGIN;
 INSERT INTO pk_orders VALUES (100, 'lost with the abort');
+\set VERBOSITY sqlstate
 DELETE FROM pk_orders;
+\set VERBOSITY default
 ROLLBACK;
 RESET ROLE;
 SELECT count(*) AS rows_kept, max(id) AS max_id FROM pk_orders;
