@@ -98,14 +98,33 @@ char *
 ag_current_query_text(void)
 {
 	const char *s = ag_query_source;
+	int			location = ag_query_location;
+	int			qlen = ag_query_len;
 	int			len;
 
+	/*
+	 * No hook registered a statement (lo_unlink() in a SELECT): take the
+	 * statement the active portal runs, with its own location in the
+	 * string.
+	 */
+	if (s == NULL && ActivePortal != NULL && ActivePortal->sourceText != NULL)
+	{
+		s = ActivePortal->sourceText;
+		location = -1;
+		qlen = 0;
+		if (ActivePortal->stmts != NIL &&
+			IsA(linitial(ActivePortal->stmts), PlannedStmt))
+		{
+			location = linitial_node(PlannedStmt, ActivePortal->stmts)->stmt_location;
+			qlen = linitial_node(PlannedStmt, ActivePortal->stmts)->stmt_len;
+		}
+	}
 	if (s == NULL)
 		return NULL;
-	if (ag_query_location >= 0 && ag_query_location <= (int) strlen(s))
+	if (location >= 0 && location <= (int) strlen(s))
 	{
-		s += ag_query_location;
-		len = ag_query_len > 0 ? ag_query_len : (int) strlen(s);
+		s += location;
+		len = qlen > 0 ? qlen : (int) strlen(s);
 	}
 	else
 		len = strlen(s);

@@ -64,6 +64,7 @@
 #include "catalog/pg_database.h"
 #include "catalog/pg_tablespace.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_largeobject.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_policy.h"
 #include "catalog/pg_rewrite.h"
@@ -91,6 +92,7 @@ typedef struct AgDropped
 	bool		hidden;			/* implicit (row type, toast): not listed */
 	char	   *description;	/* "table public.bookings" */
 	char	   *identity;		/* "public.bookings" */
+	char	   *type;			/* "table" */
 } AgDropped;
 
 typedef struct AgFrame
@@ -267,6 +269,22 @@ ag_catalog_row_is_new(const ObjectAddress *addr)
 	return result;
 }
 
+/* A column added by this transaction, and not changed since? */
+static bool
+ag_column_is_new(Oid relid, int attnum)
+{
+	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+									  Int16GetDatum(attnum));
+	bool		result;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data)) &&
+		!(tup->t_data->t_infomask & HEAP_UPDATED);
+	ReleaseSysCache(tup);
+	return result;
+}
+
 /* Exempt objects: no committed data can be lost by dropping them. */
 bool
 ag_object_is_exempt(const ObjectAddress *addr)
@@ -275,7 +293,27 @@ ag_object_is_exempt(const ObjectAddress *addr)
 	Oid			nsp;
 
 	if (OidIsValid(relid))
-		return ag_relation_is_exempt(relid);
+	{
+		Relation	rel = RelationIdGetRelation(relid);
+
+		if (rel != NULL)
+		{
+			RelationClose(rel);
+			if (ag_relation_is_exempt(relid))
+				return true;
+			/* a part added to an old relation by this transaction */
+			if (addr->classId == RelationRelationId)
+				return addr->objectSubId != 0 &&
+					ag_column_is_new(relid, addr->objectSubId);
+			return ag_catalog_row_is_new(addr);
+		}
+
+		/*
+		 * The relation is gone already: it was dropped earlier in this
+		 * statement (the pg_class entry of a stand-alone composite type goes
+		 * before its pg_type row).  Judge the object by its own catalog row.
+		 */
+	}
 	if (is_objectclass_supported(addr->classId))
 	{
 		nsp = get_object_namespace(addr);
@@ -299,8 +337,11 @@ ag_dropped_new(const ObjectAddress *addr)
 	AgDropped  *d = palloc0(sizeof(AgDropped));
 
 	d->addr = *addr;
+	d->type = getObjectTypeDescription(addr, false);
 	d->description = ag_object_description(addr);
-	d->identity = getObjectIdentity(addr, false);
+	/* a bare OID says nothing: "large object 16390" */
+	d->identity = addr->classId == LargeObjectRelationId ? d->description :
+		getObjectIdentity(addr, false);
 	return d;
 }
 
@@ -334,6 +375,23 @@ ag_object_key(List *dropped)
 		appendStringInfoString(&buf, lfirst(lc));
 	}
 	return buf.data;
+}
+
+/*
+ * How to name an object after the command: "DROP TABLE public.t" when the
+ * command says what kind it is, "ALTER TABLE table constraint c on public.t"
+ * when it does not.
+ */
+static const char *
+ag_name_for_command(const char *command, const AgDropped *d)
+{
+	if (d->type != NULL && pg_strncasecmp(command, "DROP ", 5) == 0 &&
+		pg_strcasecmp(command + 5, d->type) == 0)
+		return d->identity;
+	if (d->type != NULL && pg_strncasecmp(command, "TRUNCATE", 8) == 0 &&
+		strcmp(d->type, "table") == 0)
+		return d->identity;
+	return d->description;
 }
 
 /* "public.bookings" or "public.bookings and 2 other objects" */
@@ -382,7 +440,7 @@ ag_decide_drop(const char *command, List *dropped)
 			ag_relation_dropped(dropped, d->parent_rel))
 			continue;
 		st.objects = lappend(st.objects, d->description);
-		last = d->identity;
+		last = ag_name_for_command(command, d);
 	}
 	if (st.objects == NIL)
 	{
@@ -390,7 +448,7 @@ ag_decide_drop(const char *command, List *dropped)
 		AgDropped  *d = linitial(dropped);
 
 		st.objects = list_make1(d->description);
-		last = d->identity;
+		last = ag_name_for_command(command, d);
 	}
 
 	st.cls = AG_CLASS_DROP;
@@ -414,12 +472,34 @@ ag_decide_truncate(const char *command, List *truncated)
 	st.cls = AG_CLASS_TRUNCATE;
 	st.command = command;
 	/* the named tables come first, then partitions and CASCADE */
-	st.target = ag_target_text(((AgDropped *) linitial(truncated))->identity,
+	st.target = ag_target_text(ag_name_for_command(command, linitial(truncated)),
 							   list_length(truncated), "table");
 	st.object_key = ag_object_key(truncated);
 	st.reason = "Agents may not truncate tables: TRUNCATE removes every committed row.";
 	st.hint = "Delete the rows you mean with DELETE ... WHERE, or ask a database administrator to run the statement.";
 	ag_decide(&st);
+}
+
+/*
+ * Does the object still exist?  A statement may create objects and drop
+ * them again before it returns (the transient heap of a table rewrite and
+ * its row type: VACUUM FULL, CLUSTER, REFRESH MATERIALIZED VIEW, ALTER
+ * TABLE ... ALTER COLUMN TYPE); looking those up would fail.
+ */
+static bool
+ag_object_exists(const ObjectAddress *addr)
+{
+	Relation	catalog;
+	HeapTuple	tup;
+
+	if (!is_objectclass_supported(addr->classId))
+		return true;
+	catalog = table_open(addr->classId, AccessShareLock);
+	tup = get_catalog_object_by_oid(catalog,
+									get_object_attnum_oid(addr->classId),
+									addr->objectId);
+	table_close(catalog, AccessShareLock);
+	return HeapTupleIsValid(tup);
 }
 
 static void
@@ -435,6 +515,8 @@ ag_frame_finish(AgFrame *frame)
 		{
 			ObjectAddress *addr = lfirst(lc);
 
+			if (!ag_object_exists(addr))
+				continue;
 			if (ag_object_is_guard(addr))
 				ag_tamper(frame->command, ag_object_description(addr),
 						  "Objects cannot be created in schema agent_guard by an agent session.");
@@ -493,7 +575,16 @@ ag_on_drop(const ObjectAddress *addr)
 	if (ag_frame != NULL)
 		ag_frame->dropped = lappend(ag_frame->dropped, d);
 	else
-		ag_decide_drop("DROP", list_make1(d));
+	{
+		/*
+		 * Outside any utility statement: a function call such as lo_unlink()
+		 * in a query or through the fast-path protocol.  Name what happened.
+		 */
+		if (addr->classId == LargeObjectRelationId)
+			ag_decide_drop("lo_unlink", list_make1(d));
+		else
+			ag_decide_drop("DROP", list_make1(d));
+	}
 }
 
 static void
@@ -596,6 +687,7 @@ ag_named_object(const char *type, Oid classId, Oid objectId, const char *name)
 
 	ObjectAddressSet(d->addr, classId, objectId);
 	d->identity = pstrdup(quote_identifier(name));
+	d->type = pstrdup(type);
 	d->description = psprintf("%s %s", type, d->identity);
 	return d;
 }
