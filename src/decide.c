@@ -347,13 +347,15 @@ ag_decide(const AgStatement *st)
 {
 	AgAction	action = ag_session_action();
 	char	   *objects;
-	char	   *query;
+	char	   *query;			/* as sent; NULL through the fast path */
+	char	   *text;			/* what requests and permits match on */
 
 	if (action == AG_ACTION_NONE)
 		return;
 
 	objects = ag_join(st->objects, ", ");
-	query = ag_statement_text(st);
+	query = ag_current_query_text();
+	text = ag_statement_text(st);
 
 	if (action == AG_ACTION_LOG)
 	{
@@ -373,7 +375,7 @@ ag_decide(const AgStatement *st)
 
 	if (action == AG_ACTION_PARK)
 	{
-		int64		request_id = ag_take_permit(st, query);
+		int64		request_id = ag_take_permit(st, text);
 
 		if (request_id > 0)
 		{
@@ -390,7 +392,7 @@ ag_decide(const AgStatement *st)
 					 errdetail("The approval is used up: running the statement again needs a new one.")));
 			return;
 		}
-		ag_park(st, objects, query);
+		ag_park(st, objects, text);
 	}
 
 	ag_log_decision("rejected", st->cls, st->command, st->target);

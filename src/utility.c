@@ -385,9 +385,21 @@ ag_object_key(List *dropped)
 static const char *
 ag_name_for_command(const char *command, const AgDropped *d)
 {
-	if (d->type != NULL && pg_strncasecmp(command, "DROP ", 5) == 0 &&
-		pg_strcasecmp(command + 5, d->type) == 0)
-		return d->identity;
+	if (d->type != NULL && pg_strncasecmp(command, "DROP ", 5) == 0)
+	{
+		const char *kind = command + 5;
+		size_t		tl = strlen(d->type);
+		size_t		kl = strlen(kind);
+
+		/* "DROP TABLE" and "table"; "DROP TYPE" and "composite type" */
+		if (pg_strcasecmp(kind, d->type) == 0 ||
+			(tl > kl && d->type[tl - kl - 1] == ' ' &&
+			 pg_strcasecmp(d->type + tl - kl, kind) == 0))
+			return d->identity;
+		/* a domain is a type */
+		if (d->addr.classId == TypeRelationId && pg_strcasecmp(kind, "DOMAIN") == 0)
+			return d->identity;
+	}
 	if (d->type != NULL && pg_strncasecmp(command, "TRUNCATE", 8) == 0 &&
 		strcmp(d->type, "table") == 0)
 		return d->identity;

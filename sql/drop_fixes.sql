@@ -1,0 +1,51 @@
+-- drop_fixes: cases that need the fixes of h_drop's report (all_fixes.diff).
+-- 1. Statements that create and drop a transient heap (table rewrites)
+--    failed for agents with "cache lookup failed for cache 80".
+-- 2. A composite type created in the same transaction could not be dropped.
+-- 3. lo_unlink() outside a utility statement: command "lo_unlink", the
+--    target named as a large object, and the query text recorded.
+\set SHOW_CONTEXT never
+SELECT coalesce(max(id), 0) AS last_id FROM agent_guard.events \gset
+SET ROLE ag_bot;
+CREATE TABLE df_t (id int PRIMARY KEY, w int);
+INSERT INTO df_t SELECT g, g FROM generate_series(1, 3) g;
+CREATE MATERIALIZED VIEW df_mv AS SELECT id FROM df_t;
+CREATE UNIQUE INDEX df_mv_id ON df_mv (id);
+CREATE TYPE df_ct2 AS (a int);
+SELECT lo_from_bytea(4248001, 'x');
+SELECT lo_from_bytea(4248002, 'x');
+\set VERBOSITY terse
+-- 1. internal drops of a rewrite are not the agent's drops
+VACUUM FULL df_t;
+CLUSTER df_t USING df_t_pkey;
+ALTER TABLE df_t ALTER COLUMN w TYPE bigint;
+ALTER TABLE df_t SET UNLOGGED;
+ALTER TABLE df_t SET LOGGED;
+ALTER TABLE df_t ADD COLUMN r float8 DEFAULT random();
+REFRESH MATERIALIZED VIEW df_mv;
+REFRESH MATERIALIZED VIEW CONCURRENTLY df_mv;
+SELECT count(*) FROM df_t;
+SELECT count(*) FROM df_mv;
+-- 2. composite types: new in this transaction is exempt, committed is not
+BEGIN;
+CREATE TYPE df_ct AS (a int);
+DROP TYPE df_ct;
+COMMIT;
+SELECT to_regtype('df_ct');
+DROP TYPE df_ct2;
+CREATE TYPE pg_temp.df_ct3 AS (a int);
+DROP TYPE pg_temp.df_ct3;
+-- 3. lo_unlink() in a multi-statement string and through the fast path
+SELECT 1 \; SELECT lo_unlink(4248001) \; SELECT 2;
+\lo_unlink 4248002
+\set VERBOSITY default
+SELECT lo_unlink(4248001);
+RESET ROLE;
+SELECT count(*) FROM pg_largeobject_metadata WHERE oid IN (4248001, 4248002);
+SELECT role_name, class, decision, command, objects, query
+FROM agent_guard.events WHERE id > :last_id ORDER BY id;
+-- cleanup
+DROP MATERIALIZED VIEW df_mv;
+DROP TABLE df_t;
+DROP TYPE df_ct2;
+SELECT lo_unlink(4248001), lo_unlink(4248002);
