@@ -93,32 +93,12 @@ ag_restore_current_query(const AgQueryRef *ref)
 	ag_set_current_query(ref->source, ref->location, ref->len);
 }
 
-/* The text of that one statement, trimmed; NULL when unknown. */
-char *
-ag_current_query_text(void)
+/* One statement out of a source string, trimmed; NULL when empty. */
+static char *
+ag_cut_statement(const char *s, int location, int qlen)
 {
-	const char *s = ag_query_source;
-	int			location = ag_query_location;
-	int			qlen = ag_query_len;
 	int			len;
 
-	/*
-	 * No hook registered a statement (lo_unlink() in a SELECT): take the
-	 * statement the active portal runs, with its own location in the
-	 * string.
-	 */
-	if (s == NULL && ActivePortal != NULL && ActivePortal->sourceText != NULL)
-	{
-		s = ActivePortal->sourceText;
-		location = -1;
-		qlen = 0;
-		if (ActivePortal->stmts != NIL &&
-			IsA(linitial(ActivePortal->stmts), PlannedStmt))
-		{
-			location = linitial_node(PlannedStmt, ActivePortal->stmts)->stmt_location;
-			qlen = linitial_node(PlannedStmt, ActivePortal->stmts)->stmt_len;
-		}
-	}
 	if (s == NULL)
 		return NULL;
 	if (location >= 0 && location <= (int) strlen(s))
@@ -132,7 +112,35 @@ ag_current_query_text(void)
 		s++, len--;
 	while (len > 0 && (isspace((unsigned char) s[len - 1]) || s[len - 1] == ';'))
 		len--;
-	return pnstrdup(s, len);
+	return len > 0 ? pnstrdup(s, len) : NULL;
+}
+
+/*
+ * The text of the statement being decided, trimmed; NULL when unknown.
+ * When no hook registered one (lo_unlink() in a SELECT), or it has no text
+ * (the body of a BEGIN ATOMIC function), it is the statement the client
+ * sent: the active portal's, at its own location in the string.
+ */
+char *
+ag_current_query_text(void)
+{
+	char	   *text = ag_cut_statement(ag_query_source, ag_query_location,
+										ag_query_len);
+
+	if (text == NULL && ActivePortal != NULL && ActivePortal->sourceText != NULL)
+	{
+		int			location = -1;
+		int			qlen = 0;
+
+		if (ActivePortal->stmts != NIL &&
+			IsA(linitial(ActivePortal->stmts), PlannedStmt))
+		{
+			location = linitial_node(PlannedStmt, ActivePortal->stmts)->stmt_location;
+			qlen = linitial_node(PlannedStmt, ActivePortal->stmts)->stmt_len;
+		}
+		text = ag_cut_statement(ActivePortal->sourceText, location, qlen);
+	}
+	return text;
 }
 
 static char *
@@ -176,7 +184,7 @@ ag_statement_text(const AgStatement *st)
 {
 	char	   *q = ag_current_query_text();
 
-	if (q == NULL || q[0] == '\0')
+	if (q == NULL)
 		q = psprintf("%s %s", st->command, st->target ? st->target : "");
 	return q;
 }

@@ -40,6 +40,7 @@
 #include "agent_guard.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
@@ -59,6 +60,112 @@ static bool
 ag_has_column_ref(List *quals)
 {
 	return quals != NIL && contain_var_clause((Node *) quals);
+}
+
+/*
+ * Does an expression evaluated at plan node "plan" look at a column of a
+ * target relation?  Above the scans, setrefs.c has turned Vars into
+ * references to a child's output (OUTER_VAR, INNER_VAR, or the scanrelid
+ * of a SubqueryScan); follow them down the child's targetlist to the scan
+ * that produces the value.  A join condition between two other relations
+ * (DELETE FROM t USING o, p WHERE o.id = p.id), or a MERGE condition on
+ * the source only, does not bound the target.
+ */
+typedef struct AgRefContext
+{
+	Plan	   *plan;
+	Bitmapset  *targets;
+} AgRefContext;
+
+static bool ag_refs_target_walker(Node *node, AgRefContext *cxt);
+
+/* special varnos are negative from PostgreSQL 16 on: never a member */
+static inline bool
+ag_is_target_varno(int varno, Bitmapset *targets)
+{
+	return varno > 0 && varno != OUTER_VAR && varno != INNER_VAR &&
+		varno != INDEX_VAR && bms_is_member(varno, targets);
+}
+
+static bool
+ag_expr_refs_target(Node *expr, Plan *plan, Bitmapset *targets)
+{
+	AgRefContext cxt;
+
+	cxt.plan = plan;
+	cxt.targets = targets;
+	return ag_refs_target_walker(expr, &cxt);
+}
+
+/* Does output column attno of plan come from a target relation? */
+static bool
+ag_output_refs_target(Plan *plan, AttrNumber attno, Bitmapset *targets)
+{
+	TargetEntry *tle;
+
+	if (plan == NULL || attno < 1 || attno > list_length(plan->targetlist))
+		return false;
+	tle = list_nth_node(TargetEntry, plan->targetlist, attno - 1);
+	return ag_expr_refs_target((Node *) tle->expr, plan, targets);
+}
+
+static bool
+ag_refs_target_walker(Node *node, AgRefContext *cxt)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+		Plan	   *plan = cxt->plan;
+		List	   *children = NIL;
+		ListCell   *lc;
+
+		if (plan == NULL)
+			return ag_is_target_varno(var->varno, cxt->targets);
+		if (IsA(plan, ModifyTable))
+		{
+			/* MERGE action conditions: INNER_VAR is the subplan's output */
+			if (var->varno == INNER_VAR)
+				return ag_output_refs_target(outerPlan(plan), var->varattno,
+											 cxt->targets);
+			return ag_is_target_varno(var->varno, cxt->targets);
+		}
+		if (var->varno == OUTER_VAR || var->varno == INNER_VAR)
+		{
+			if (IsA(plan, Append))
+				children = ((Append *) plan)->appendplans;
+			else if (IsA(plan, MergeAppend))
+				children = ((MergeAppend *) plan)->mergeplans;
+			else
+				return ag_output_refs_target(var->varno == OUTER_VAR ?
+											 outerPlan(plan) : innerPlan(plan),
+											 var->varattno, cxt->targets);
+			foreach(lc, children)
+			{
+				if (ag_output_refs_target(lfirst(lc), var->varattno, cxt->targets))
+					return true;
+			}
+			return false;
+		}
+		if (var->varno == INDEX_VAR)
+		{
+			/* an index column (IndexOnlyScan) or a pushed-down join's column */
+			if (IsA(plan, ForeignScan) && ((ForeignScan *) plan)->fdw_scan_tlist != NIL)
+				return ag_expr_refs_target((Node *) ((ForeignScan *) plan)->fdw_scan_tlist,
+										   NULL, cxt->targets);
+			if (IsA(plan, CustomScan) && ((CustomScan *) plan)->custom_scan_tlist != NIL)
+				return ag_expr_refs_target((Node *) ((CustomScan *) plan)->custom_scan_tlist,
+										   NULL, cxt->targets);
+			return IsA(plan, IndexOnlyScan) &&
+				bms_is_member(((Scan *) plan)->scanrelid, cxt->targets);
+		}
+		if (IsA(plan, SubqueryScan) && var->varno == ((Scan *) plan)->scanrelid)
+			return ag_output_refs_target(((SubqueryScan *) plan)->subplan,
+										 var->varattno, cxt->targets);
+		return ag_is_target_varno(var->varno, cxt->targets);
+	}
+	return expression_tree_walker(node, ag_refs_target_walker, (void *) cxt);
 }
 
 /*
@@ -118,14 +225,27 @@ ag_plan_bounds(Plan *plan, Bitmapset *targets, bool *has_target, bool *bounded)
 			{
 				Join	   *join = (Join *) plan;
 
-				*bounded = ag_has_column_ref(join->joinqual) ||
-					ag_has_column_ref(plan->qual);
+				/* a join condition bounds only if it looks at the target */
+				*bounded = ag_expr_refs_target((Node *) join->joinqual, plan, targets) ||
+					ag_expr_refs_target((Node *) plan->qual, plan, targets);
 				if (IsA(plan, NestLoop))
-					*bounded |= ((NestLoop *) plan)->nestParams != NIL;
+				{
+					ListCell   *lc;
+
+					foreach(lc, ((NestLoop *) plan)->nestParams)
+					{
+						NestLoopParam *nlp = lfirst(lc);
+
+						*bounded |= ag_expr_refs_target((Node *) nlp->paramval,
+														plan, targets);
+					}
+				}
 				else if (IsA(plan, MergeJoin))
-					*bounded |= ((MergeJoin *) plan)->mergeclauses != NIL;
+					*bounded |= ag_expr_refs_target((Node *) ((MergeJoin *) plan)->mergeclauses,
+													plan, targets);
 				else
-					*bounded |= ((HashJoin *) plan)->hashclauses != NIL;
+					*bounded |= ag_expr_refs_target((Node *) ((HashJoin *) plan)->hashclauses,
+													plan, targets);
 			}
 			return;
 
@@ -162,15 +282,15 @@ ag_plan_bounds(Plan *plan, Bitmapset *targets, bool *has_target, bool *bounded)
 			ag_plan_bounds(plan->righttree, targets, &rh, &rb);
 			*has_target = lh || rh;
 			*bounded = lb || rb ||
-				(*has_target && ag_has_column_ref(plan->qual));
+				(*has_target && ag_expr_refs_target((Node *) plan->qual, plan, targets));
 			return;
 	}
 }
 
 /* Which destructive action does a MERGE carry, and are they all bounded? */
 static void
-ag_merge_actions(ModifyTable *mt, bool *deletes, bool *updates,
-				 bool *actions_bounded)
+ag_merge_actions(ModifyTable *mt, Bitmapset *targets, bool *deletes,
+				 bool *updates, bool *actions_bounded)
 {
 	ListCell   *l1,
 			   *l2;
@@ -192,7 +312,8 @@ ag_merge_actions(ModifyTable *mt, bool *deletes, bool *updates,
 				*deletes = true;
 			else
 				*updates = true;
-			if (action->qual == NULL || !contain_var_clause(action->qual))
+			/* a condition on the source only does not choose target rows */
+			if (!ag_expr_refs_target(action->qual, (Plan *) mt, targets))
 				*actions_bounded = false;
 		}
 	}
@@ -205,7 +326,7 @@ ag_merge_actions(ModifyTable *mt, bool *deletes, bool *updates,
  * rows the join did not match: the join condition does not bound it.
  */
 static bool
-ag_merge_has_by_source_action(ModifyTable *mt)
+ag_merge_has_by_source_action(ModifyTable *mt, Bitmapset *targets)
 {
 #if PG_VERSION_NUM >= 170000
 	ListCell   *l1,
@@ -220,7 +341,7 @@ ag_merge_has_by_source_action(ModifyTable *mt)
 			if ((action->commandType == CMD_DELETE ||
 				 action->commandType == CMD_UPDATE) &&
 				action->matchKind == MERGE_WHEN_NOT_MATCHED_BY_SOURCE &&
-				(action->qual == NULL || !contain_var_clause(action->qual)))
+				!ag_expr_refs_target(action->qual, (Plan *) mt, targets))
 				return true;
 		}
 	}
@@ -242,6 +363,39 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	AgStatement st = {0};
 	ListCell   *lc;
 
+	if (mt->operation != CMD_DELETE && mt->operation != CMD_UPDATE &&
+		mt->operation != CMD_MERGE)
+		return;
+
+	rte = rt_fetch(mt->nominalRelation, pstmt->rtable);
+	if (rte->rtekind != RTE_RELATION)
+		return;
+
+	foreach(lc, mt->resultRelations)
+		targets = bms_add_member(targets, lfirst_int(lc));
+	if (mt->rootRelation > 0)
+		targets = bms_add_member(targets, mt->rootRelation);
+
+	/*
+	 * A view with INSTEAD OF triggers: its rows come from the view's query,
+	 * flattened into the plan, and the trigger runs once per row.  Count
+	 * the relations the statement reads as the target (an approximation:
+	 * a relation of a USING or FROM list counts too).
+	 */
+	if (rte->relkind == RELKIND_VIEW)
+	{
+		int			rti = 0;
+
+		foreach(lc, pstmt->rtable)
+		{
+			RangeTblEntry *r = lfirst(lc);
+
+			rti++;
+			if (r->rtekind == RTE_RELATION && r->relid != rte->relid)
+				targets = bms_add_member(targets, rti);
+		}
+	}
+
 	switch (mt->operation)
 	{
 		case CMD_DELETE:
@@ -254,10 +408,10 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 			{
 				bool		actions_bounded;
 
-				ag_merge_actions(mt, &deletes, &updates, &actions_bounded);
+				ag_merge_actions(mt, targets, &deletes, &updates, &actions_bounded);
 				if (actions_bounded)
 					return;
-				by_source = ag_merge_has_by_source_action(mt);
+				by_source = ag_merge_has_by_source_action(mt, targets);
 				break;
 			}
 		default:
@@ -266,22 +420,35 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	if (!deletes && !updates)
 		return;
 
-	foreach(lc, mt->resultRelations)
-		targets = bms_add_member(targets, lfirst_int(lc));
-	if (mt->rootRelation > 0)
-		targets = bms_add_member(targets, mt->rootRelation);
-
 	ag_plan_bounds(outerPlan(mt), targets, &has_target, &bounded);
 	/* WHEN NOT MATCHED BY SOURCE acts on rows the join did not pick */
 	if (bounded && !by_source)
 		return;
 
-	rte = rt_fetch(mt->nominalRelation, pstmt->rtable);
-	if (rte->rtekind != RTE_RELATION)
-		return;
+	/*
+	 * Exempt only when every relation whose rows change is: a parent or a
+	 * partitioned table created in this transaction may have a committed
+	 * table attached or inheriting from it.
+	 */
+	{
+		bool		all_exempt = true;
+
+		foreach(lc, mt->resultRelations)
+		{
+			RangeTblEntry *r = rt_fetch(lfirst_int(lc), pstmt->rtable);
+			ObjectAddress a;
+
+			ObjectAddressSet(a, RelationRelationId, r->relid);
+			if (r->rtekind != RTE_RELATION || !ag_object_is_exempt(&a))
+			{
+				all_exempt = false;
+				break;
+			}
+		}
+		if (all_exempt)
+			return;
+	}
 	ObjectAddressSet(addr, RelationRelationId, rte->relid);
-	if (ag_object_is_exempt(&addr))
-		return;
 
 	st.cls = deletes ? AG_CLASS_DELETE : AG_CLASS_UPDATE;
 	st.command = mt->operation == CMD_MERGE ? "MERGE" :
