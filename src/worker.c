@@ -11,7 +11,9 @@
  * bootstrap superuser; the agent's backend waits for it to exit before it
  * goes on (and before it raises its ERROR), so the row is committed before
  * the agent sees the error.  This is the pg_background pattern, without
- * connecting back over libpq.
+ * connecting back over libpq.  The worker sets the waiting backend's latch
+ * right after its commit, so the backend does not wait for the worker's
+ * exit as well.
  *
  * A job travels in a small dynamic shared memory segment: its kind, its
  * text arguments, and room for the result (request id, outcome, or the
@@ -36,6 +38,8 @@
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -45,6 +49,7 @@
 
 typedef struct AgJobShared
 {
+	Latch	   *requester_latch;	/* set by the worker after its commit */
 	Oid			dbid;
 	AgJobKind	kind;
 	int			nargs;
@@ -91,6 +96,7 @@ ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
 	BgwHandleStatus status;
 	bool		ok;
 
+
 	Assert(nargs <= AG_JOB_MAX_ARGS);
 	for (int i = 0; i < nargs; i++)
 		size += (args[i] ? strlen(args[i]) : 0) + 1;
@@ -98,6 +104,7 @@ ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
 	seg = dsm_create(size, 0);
 	sh = dsm_segment_address(seg);
 	memset(sh, 0, offsetof(AgJobShared, data));
+	sh->requester_latch = &MyProc->procLatch;
 	sh->dbid = MyDatabaseId;
 	sh->kind = kind;
 	sh->nargs = nargs;
@@ -130,8 +137,30 @@ ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
 		*failure = pstrdup("no background worker slot is free (max_worker_processes)");
 		return false;
 	}
-	status = WaitForBackgroundWorkerShutdown(handle);
-	ok = (status == BGWH_STOPPED && sh->done);
+	/*
+	 * Wait for the worker's commit, not for its exit: it sets our latch as
+	 * soon as it has committed (exiting and being reaped takes as long
+	 * again).  The postmaster also sets our latch when the worker stops, so
+	 * a worker that fails is noticed too.
+	 */
+	for (;;)
+	{
+		pid_t		pid;
+
+		CHECK_FOR_INTERRUPTS();
+		if (sh->done)
+			break;
+		status = GetBackgroundWorkerPid(handle, &pid);
+		if (status == BGWH_STOPPED || status == BGWH_POSTMASTER_DIED)
+		{
+			pg_read_barrier();
+			break;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	ok = sh->done;
 	if (ok && result != NULL)
 	{
 		result->id = sh->result_id;
@@ -207,6 +236,7 @@ ag_worker_main(Datum arg)
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		sh->done = true;
+		SetLatch(sh->requester_latch);	/* includes a memory barrier */
 	}
 	PG_CATCH();
 	{
