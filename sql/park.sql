@@ -84,7 +84,13 @@ SELECT agent_guard.tag_role('pk_super', 'park');
 SET SESSION AUTHORIZATION pk_super;
 SELECT agent_guard.approve(:first_request + 1);
 UPDATE agent_guard.requests SET status = 'approved' WHERE id = :first_request + 1;
+-- without a WHERE it is still tampering, refused as such, never parked
+UPDATE agent_guard.requests SET status = 'approved';
 RESET SESSION AUTHORIZATION;
+SET ROLE pk_bot;
+UPDATE agent_guard.requests SET status = 'approved';
+DELETE FROM agent_guard.events;
+RESET ROLE;
 -- nor a human who turned their session into an agent session
 SET SESSION AUTHORIZATION pk_approver;
 SELECT count(*) FROM agent_guard.pending WHERE id > :first_request;

@@ -24,20 +24,14 @@
 #if PG_VERSION_NUM >= 160000
 #define AG_CHECKPERMS_ARGS	List *rangeTable, List *rtePermInfos, bool ereport_on_violation
 #define AG_CHECKPERMS_CALL(fn)	(fn)(rangeTable, rtePermInfos, ereport_on_violation)
+#define AG_CHECKPERMS_PERMS rtePermInfos
+#define AG_PLAN_PERMS(pstmt) ((pstmt)->permInfos)
 #else
 #define AG_CHECKPERMS_ARGS	List *rangeTable, bool ereport_on_violation
 #define AG_CHECKPERMS_CALL(fn)	(fn)(rangeTable, ereport_on_violation)
+#define AG_CHECKPERMS_PERMS rangeTable
+#define AG_PLAN_PERMS(pstmt) ((pstmt)->rtable)
 #endif
 
-/* 17 renamed MyBackendId; agent_guard only needs the process id. */
-
-/* 16 replaced pg_class_ownercheck() by object_ownercheck(). */
-#if PG_VERSION_NUM >= 160000
-#define ag_relation_ownercheck(relid, roleid) \
-	object_ownercheck(RelationRelationId, (relid), (roleid))
-#else
-#define ag_relation_ownercheck(relid, roleid) \
-	pg_class_ownercheck((relid), (roleid))
-#endif
 
 #endif							/* AGENT_GUARD_COMPAT_H */

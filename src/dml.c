@@ -48,6 +48,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -501,6 +502,8 @@ ag_find_modify(Plan *plan, PlannedStmt *pstmt)
 	}
 }
 
+static void ag_check_writes(List *perms);
+
 static void
 ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -521,6 +524,8 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 							 pstmt->stmt_len);
 		PG_TRY();
 		{
+			/* tampering first: refused as such, never parked as a change */
+			ag_check_writes(AG_PLAN_PERMS(pstmt));
 			ag_find_modify(pstmt->planTree, pstmt);
 			foreach(lc, pstmt->subplans)
 				ag_find_modify(lfirst(lc), pstmt);
@@ -548,42 +553,49 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 static void
 ag_check_protected_write(Oid relid)
 {
-	Oid			nsp;
+	Oid			nsp = get_rel_namespace(relid);
+	char	   *name;
 
-	nsp = get_rel_namespace(relid);
+	if (nsp != PG_CATALOG_NAMESPACE && nsp != ag_guard_schema())
+		return;
+	name = quote_qualified_identifier(get_namespace_name(nsp), get_rel_name(relid));
 	if (nsp == PG_CATALOG_NAMESPACE)
-		ag_tamper("writing to a system catalog", get_rel_name(relid),
+		ag_tamper("writing to", name,
 				  "System catalogs hold the guard's tags and cannot be written by an agent session.");
-	if (nsp == ag_guard_schema())
-		ag_tamper("writing to an agent_guard table", get_rel_name(relid),
-				  "The tables of agent_guard cannot be changed by an agent session.");
+	ag_tamper("writing to", name,
+			  "The tables of agent_guard cannot be changed by an agent session.");
+}
+
+/*
+ * Check the writes of a statement: "perms" is the range table (15) or the
+ * list of RTEPermissionInfo (16+).  Most statements write nothing, so the
+ * session is asked only when there is a write.
+ */
+static void
+ag_check_writes(List *perms)
+{
+	ListCell   *lc;
+
+	foreach(lc, perms)
+	{
+#if PG_VERSION_NUM >= 160000
+		RTEPermissionInfo *perm = lfirst(lc);
+		Oid			relid = perm->relid;
+#else
+		RangeTblEntry *perm = lfirst(lc);
+		Oid			relid = perm->rtekind == RTE_RELATION ? perm->relid : InvalidOid;
+#endif
+
+		if (OidIsValid(relid) && (perm->requiredPerms & AG_WRITE_PERMS) &&
+			ag_session_action() != AG_ACTION_NONE)
+			ag_check_protected_write(relid);
+	}
 }
 
 static bool
 ag_ExecutorCheckPerms(AG_CHECKPERMS_ARGS)
 {
-	ListCell   *lc;
-
-	/* only writes matter; most statements have none, so look at them first */
-#if PG_VERSION_NUM >= 160000
-	foreach(lc, rtePermInfos)
-	{
-		RTEPermissionInfo *perm = lfirst(lc);
-
-		if ((perm->requiredPerms & AG_WRITE_PERMS) &&
-			ag_session_action() != AG_ACTION_NONE)
-			ag_check_protected_write(perm->relid);
-	}
-#else
-	foreach(lc, rangeTable)
-	{
-		RangeTblEntry *rte = lfirst(lc);
-
-		if (rte->rtekind == RTE_RELATION && (rte->requiredPerms & AG_WRITE_PERMS) &&
-			ag_session_action() != AG_ACTION_NONE)
-			ag_check_protected_write(rte->relid);
-	}
-#endif
+	ag_check_writes(AG_CHECKPERMS_PERMS);
 	if (prev_ExecutorCheckPerms)
 		return AG_CHECKPERMS_CALL(prev_ExecutorCheckPerms);
 	return true;

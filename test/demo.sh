@@ -46,24 +46,30 @@ psql -X -q -U postgres -d postgres -c "CREATE DATABASE shop"
 as postgres <<'SQL'
 CREATE EXTENSION agent_guard;
 CREATE ROLE cursor_bot LOGIN;
-CREATE ROLE alice LOGIN;
+CREATE ROLE alice LOGIN;      -- a human, who approves
 -- the agent owns its tables: no GRANT could stop an owner from dropping them
 CREATE TABLE bookings (id int PRIMARY KEY, guest text, nights int);
 INSERT INTO bookings SELECT g, 'guest ' || g, 1 + g % 5 FROM generate_series(1, 1000) g;
+CREATE TABLE bookings_2019_archive AS SELECT * FROM bookings WHERE id <= 100;
+CREATE TABLE session_log (id int, note text);
+INSERT INTO session_log SELECT g, 'debug ' || g FROM generate_series(1, 50) g;
 ALTER TABLE bookings OWNER TO cursor_bot;
+ALTER TABLE bookings_2019_archive OWNER TO cursor_bot;
+ALTER TABLE session_log OWNER TO cursor_bot;
 GRANT ALL ON bookings TO alice;
-SELECT agent_guard.tag_role('cursor_bot', 'reject');
+GRANT SELECT ON agent_guard.pending TO alice;
+GRANT EXECUTE ON FUNCTION agent_guard.approve(bigint, text), agent_guard.reject(bigint, text) TO alice;
+SELECT agent_guard.tag_role('cursor_bot');    -- action 'park', the default
 SELECT role, action FROM agent_guard.agents;
 SQL
 
-say "The agent, in a hurry, tries to wipe the table three ways: each is stopped"
+say "The agent, in a hurry, tries to wipe the table: each attempt is parked for a human"
 as cursor_bot <<'SQL'
 SELECT agent_session, action FROM agent_guard.status();
 DROP TABLE bookings;
 TRUNCATE bookings;
 DELETE FROM bookings;
 DELETE FROM bookings WHERE 1 = 1;
-DO $$ BEGIN EXECUTE 'DELETE FROM bookings'; END $$;
 SQL
 
 say "Bounded work goes through: the agent may change the rows it names"
@@ -73,11 +79,40 @@ UPDATE bookings SET nights = nights + 1 WHERE id BETWEEN 10 AND 12;
 SELECT count(*) AS rows_left FROM bookings;
 SQL
 
-say "The agent cannot switch the guard off, whatever it tries"
+say "The agent cannot switch the guard off, nor approve its own requests"
 as cursor_bot <<'SQL'
-SELECT agent_guard.untag_role('cursor_bot');
 SECURITY LABEL FOR agent_guard ON ROLE cursor_bot IS NULL;
 SET agent_guard.default_action = 'log';
+UPDATE agent_guard.requests SET status = 'approved';
+SELECT agent_guard.approve(1);
+SQL
+
+say "Some cleanup the agent really needs: it asks, by running it"
+as cursor_bot <<'SQL'
+DROP TABLE bookings_2019_archive;
+DELETE FROM session_log;
+SQL
+
+say "Alice, a human, reviews the queue: refuses the wipe, approves the cleanup"
+as alice <<'SQL'
+SELECT id, role_name, class, query, attempts FROM agent_guard.pending;
+SELECT r.id, r.status, r.note
+FROM agent_guard.pending p,
+     agent_guard.reject(p.id, 'bookings are production data') r
+WHERE p.query ILIKE '%bookings' OR p.query ILIKE '%bookings WHERE 1 = 1';
+SELECT (agent_guard.approve(id, 'archive is in cold storage')).status
+FROM agent_guard.pending WHERE query = 'DROP TABLE bookings_2019_archive';
+SELECT (agent_guard.approve(id, 'debug log, fine')).status
+FROM agent_guard.pending WHERE query = 'DELETE FROM session_log';
+SQL
+
+say "The agent re-runs the approved statements: each runs once; a second run is parked again"
+as cursor_bot <<'SQL'
+DROP TABLE bookings_2019_archive;
+DELETE FROM session_log;
+INSERT INTO session_log VALUES (1, 'new');
+DELETE FROM session_log;
+SELECT count(*) AS bookings_still_there FROM bookings;
 SQL
 
 say "A human's work is never touched"
@@ -89,10 +124,11 @@ SQL
 
 say "Every decision is audited, durably, although the agent's transactions aborted"
 as postgres <<'SQL'
-SELECT id, role_name, class, decision, command, query FROM agent_guard.events ORDER BY id;
+SELECT id, role_name, class, decision, command, request_id AS req FROM agent_guard.events ORDER BY id;
+SELECT id, status, decided_by, note FROM agent_guard.requests ORDER BY id;
 SQL
 echo
 echo "Server log lines:"
-grep -o 'agent_guard: \(rejected\|logged\) .*' "$work/server.log" | sed 's/^/  /'
+grep -o 'agent_guard: \(rejected\|logged\|parked\|used\|approved\|rejected\) .*' "$work/server.log" | sed 's/^/  /'
 
 say "Done: the cluster is stopped and removed"
