@@ -41,6 +41,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
+#include "utils/lsyscache.h"
 #include "executor/spi.h"
 #include "tcop/pquery.h"
 #include "miscadmin.h"

@@ -27,6 +27,7 @@
  */
 #include "agent_guard.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "fmgr.h"
 #include "funcapi.h"
