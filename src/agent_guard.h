@@ -143,7 +143,7 @@ extern void ag_dml_init(void);
 extern const char *ag_class_name(AgClass cls);
 extern void ag_decide(const AgStatement *st);
 extern void ag_tamper(const char *command, const char *target,
-					  const char *what);
+					  const char *reason);
 extern char *ag_current_query_text(void);
 extern void ag_set_current_query(const char *source, int location, int len);
 extern void ag_get_current_query(AgQueryRef *ref);

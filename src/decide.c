@@ -160,22 +160,29 @@ ag_join(List *items, const char *sep)
 	return buf.data;
 }
 
-static const char *
-ag_role_name(void)
+#define ag_role_name() ag_agent_role_name()
+
+/* "DROP TABLE public.t": the command and its target, for every message */
+static char *
+ag_what(const char *command, const char *target)
 {
-	return ag_agent_role_name();
+	return target ? psprintf("%s %s", command, target) : pstrdup(command);
 }
 
-/* One greppable server-log line per decision. */
+/*
+ * One greppable server-log line per decision:
+ *	 agent_guard: <decision> <class> by role "r" in database "d"[ as request N]: <what>
+ */
 static void
-ag_log_decision(const char *decision, AgClass cls, const char *command,
-				const char *target)
+ag_log_decision(const char *decision, AgClass cls, const char *what,
+				int64 request_id)
 {
 	ereport(LOG,
-			(errmsg("agent_guard: %s %s by role \"%s\" in database \"%s\": %s%s%s",
+			(errmsg("agent_guard: %s %s by role \"%s\" in database \"%s\"%s: %s",
 					decision, ag_class_name(cls), ag_role_name(),
-					get_database_name(MyDatabaseId), command,
-					target ? " " : "", target ? target : ""),
+					get_database_name(MyDatabaseId),
+					request_id > 0 ? psprintf(" as request " INT64_FORMAT, request_id) : "",
+					what),
 			 errhidestmt(true)));
 }
 
@@ -257,19 +264,17 @@ ag_take_permit(const AgStatement *st, const char *query)
 							 5, argtypes, values);
 }
 
+/* Refuse the statement; "why" adds a sentence to DETAIL when it says more. */
 static void
-ag_reject(const AgStatement *st, AgAction action, const char *objects,
+ag_reject(const AgStatement *st, const char *what, const char *detail,
 		  const char *why)
 {
+	ag_log_decision("rejected", st->cls, what, 0);
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_REJECTED),
-			 errmsg("agent_guard: %s%s%s is not allowed for agent role \"%s\"",
-					st->command, st->target ? " " : "",
-					st->target ? st->target : "", ag_role_name()),
-			 errdetail("%s%s%s%s %s%s%s", st->reason,
-					   objects[0] ? " Objects: " : "", objects,
-					   objects[0] ? "." : "", ag_session_tag_sentence(),
-					   why ? " " : "", why ? why : ""),
+			 errmsg("agent_guard: %s is not allowed for agent role \"%s\"",
+					what, ag_role_name()),
+			 errdetail("%s%s%s", detail, why ? " " : "", why ? why : ""),
 			 errhint("%s", st->hint ? st->hint :
 					 "Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role().")));
 }
@@ -281,24 +286,19 @@ ag_reject(const AgStatement *st, AgAction action, const char *objects,
  * statement is rejected: it never goes through unapproved.
  */
 static void
-ag_park(const AgStatement *st, const char *objects, const char *query)
+ag_park(const AgStatement *st, const char *what, const char *detail,
+		const char *text)
 {
 	const char *args[12];
 	AgJobResult res;
 	char	   *failure;
 
 	if (!OidIsValid(ag_guard_schema()))
-	{
-		ag_log_decision("rejected", st->cls, st->command, st->target);
-		ag_reject(st, AG_ACTION_PARK, objects,
+		ag_reject(st, what, detail,
 				  "The statement was rejected instead of parked because the extension agent_guard is not installed in this database, so there is no approval table here.");
-	}
 	if (RecoveryInProgress())
-	{
-		ag_log_decision("rejected", st->cls, st->command, st->target);
-		ag_reject(st, AG_ACTION_PARK, objects,
+		ag_reject(st, what, detail,
 				  "The statement was rejected instead of parked because this server is a read-only standby.");
-	}
 
 	args[0] = ag_role_name();
 	args[1] = psprintf("%u", ag_agent_role());
@@ -306,7 +306,7 @@ ag_park(const AgStatement *st, const char *objects, const char *query)
 	args[3] = st->command;
 	args[4] = ag_join_objects(st->objects);
 	args[5] = st->object_key ? st->object_key : "";
-	args[6] = query;
+	args[6] = text;
 	args[7] = namespace_search_path;
 	args[8] = ag_client_addr();
 	args[9] = application_name;
@@ -316,34 +316,20 @@ ag_park(const AgStatement *st, const char *objects, const char *query)
 		args[4] = "";
 
 	if (!ag_run_job(AG_JOB_PARK, args, lengthof(args), &res, &failure))
-	{
-		ag_log_decision("rejected", st->cls, st->command, st->target);
-		ag_reject(st, AG_ACTION_PARK, objects,
+		ag_reject(st, what, detail,
 				  psprintf("The statement was rejected instead of parked because the request could not be recorded: %s.",
 						   failure));
-	}
 	if (strcmp(res.outcome, "cap") == 0)
-	{
-		ag_log_decision("rejected", st->cls, st->command, st->target);
-		ag_reject(st, AG_ACTION_PARK, objects,
+		ag_reject(st, what, detail,
 				  psprintf("The statement was rejected instead of parked because role \"%s\" already has %d pending requests (agent_guard.max_pending).",
 						   ag_role_name(), ag_max_pending));
-	}
 
-	ereport(LOG,
-			(errmsg("agent_guard: parked %s by role \"%s\" in database \"%s\" as request " INT64_FORMAT ": %s%s%s",
-					ag_class_name(st->cls), ag_role_name(),
-					get_database_name(MyDatabaseId), res.id, st->command,
-					st->target ? " " : "", st->target ? st->target : ""),
-			 errhidestmt(true)));
+	ag_log_decision("parked", st->cls, what, res.id);
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_PARKED),
-			 errmsg("agent_guard: %s%s%s parked for approval as request " INT64_FORMAT,
-					st->command, st->target ? " " : "",
-					st->target ? st->target : "", res.id),
-			 errdetail("%s%s%s%s %s%s", st->reason,
-					   objects[0] ? " Objects: " : "", objects,
-					   objects[0] ? "." : "", ag_session_tag_sentence(),
+			 errmsg("agent_guard: %s parked for approval as request " INT64_FORMAT,
+					what, res.id),
+			 errdetail("%s%s", detail,
 					   res.attempts > 1 ?
 					   psprintf(" The same statement is already waiting: this is attempt %d.", res.attempts) :
 					   " The request is recorded and waits for a human decision."),
@@ -355,6 +341,8 @@ void
 ag_decide(const AgStatement *st)
 {
 	AgAction	action = ag_session_action();
+	char	   *what;
+	char	   *detail;
 	char	   *objects;
 	char	   *query;			/* as sent; NULL through the fast path */
 	char	   *text;			/* what requests and permits match on */
@@ -362,22 +350,23 @@ ag_decide(const AgStatement *st)
 	if (action == AG_ACTION_NONE)
 		return;
 
+	what = ag_what(st->command, st->target);
 	objects = ag_join(st->objects, ", ");
+	detail = psprintf("%s%s%s%s %s", st->reason,
+					  objects[0] ? " Objects: " : "", objects,
+					  objects[0] ? "." : "", ag_session_tag_sentence());
 	query = ag_current_query_text();
 	text = ag_statement_text(st);
 
 	if (action == AG_ACTION_LOG)
 	{
-		ag_log_decision("logged", st->cls, st->command, st->target);
+		ag_log_decision("logged", st->cls, what, 0);
 		ag_audit(st->cls, "logged", st->command, st->objects, query, 0);
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
-				 errmsg("agent_guard: %s%s%s by agent role \"%s\" was allowed in log mode",
-						st->command, st->target ? " " : "",
-						st->target ? st->target : "", ag_role_name()),
-				 errdetail("%s%s%s%s %s", st->reason,
-						   objects[0] ? " Objects: " : "", objects,
-						   objects[0] ? "." : "", ag_session_tag_sentence()),
+				 errmsg("agent_guard: %s by agent role \"%s\" was allowed in log mode",
+						what, ag_role_name()),
+				 errdetail("%s", detail),
 				 errhint("With action \"park\" or \"reject\" this statement would have been stopped.")));
 		return;
 	}
@@ -388,43 +377,34 @@ ag_decide(const AgStatement *st)
 
 		if (request_id > 0)
 		{
-			ereport(LOG,
-					(errmsg("agent_guard: used permit of request " INT64_FORMAT " for %s by role \"%s\" in database \"%s\": %s%s%s",
-							request_id, ag_class_name(st->cls), ag_role_name(),
-							get_database_name(MyDatabaseId), st->command,
-							st->target ? " " : "", st->target ? st->target : ""),
-					 errhidestmt(true)));
+			ag_log_decision("allowed", st->cls, what, request_id);
 			ereport(NOTICE,
-					(errmsg("agent_guard: %s%s%s runs with the approval of request " INT64_FORMAT,
-							st->command, st->target ? " " : "",
-							st->target ? st->target : "", request_id),
+					(errmsg("agent_guard: %s runs with the approval of request " INT64_FORMAT,
+							what, request_id),
 					 errdetail("The approval is used up: running the statement again needs a new one.")));
 			return;
 		}
-		ag_park(st, objects, text);
+		ag_park(st, what, detail, text);
 	}
 
-	ag_log_decision("rejected", st->cls, st->command, st->target);
 	ag_audit(st->cls, "rejected", st->command, st->objects, query, 0);
-	ag_reject(st, action, objects, NULL);
+	ag_reject(st, what, detail, NULL);
 }
 
 void
-ag_tamper(const char *command, const char *target, const char *what)
+ag_tamper(const char *command, const char *target, const char *reason)
 {
-	const char *sep = target ? " " : "";
+	char	   *what = ag_what(command, target);
 
-	if (target == NULL)
-		target = "";
-	ag_log_decision("rejected", AG_CLASS_GUARD, command, target[0] ? target : NULL);
+	ag_log_decision("rejected", AG_CLASS_GUARD, what, 0);
 	ag_audit(AG_CLASS_GUARD, "rejected", command,
-			 target[0] ? list_make1(pstrdup(target)) : NIL,
+			 target ? list_make1(pstrdup(target)) : NIL,
 			 ag_current_query_text(), 0);
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_TAMPER),
-			 errmsg("agent_guard: %s%s%s is not allowed for agent role \"%s\"",
-					command, sep, target, ag_role_name()),
+			 errmsg("agent_guard: %s is not allowed for agent role \"%s\"",
+					what, ag_role_name()),
 			 errdetail("%s Agent sessions can never change the guard, whatever their privileges.",
-					   what),
+					   reason),
 			 errhint("Ask a database administrator whose session is not an agent session to make this change.")));
 }

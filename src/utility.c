@@ -159,38 +159,39 @@ ag_catalog_oid_field(Oid classId, Oid indexId, Oid objectId, AttrNumber attnum)
 	return result;
 }
 
+/* Where the parts of a relation say which relation they belong to. */
+static const struct
+{
+	Oid			classId;
+	Oid			oidIndexId;
+	AttrNumber	relattnum;
+}			ag_relation_parts[] = {
+	{AttrDefaultRelationId, AttrDefaultOidIndexId, Anum_pg_attrdef_adrelid},
+	{ConstraintRelationId, ConstraintOidIndexId, Anum_pg_constraint_conrelid},
+	{TriggerRelationId, TriggerOidIndexId, Anum_pg_trigger_tgrelid},
+	{RewriteRelationId, RewriteOidIndexId, Anum_pg_rewrite_ev_class},
+	{PolicyRelationId, PolicyOidIndexId, Anum_pg_policy_polrelid},
+};
+
 /*
  * The relation an object belongs to: the relation itself for a relation or
- * a column, the table of an index, default, constraint, trigger, rule or
- * policy, the relation of a row type.  InvalidOid for free-standing objects.
+ * a column, the table of a default, constraint, trigger, rule or policy,
+ * the relation of a row type.  InvalidOid for free-standing objects.
  */
 static Oid
 ag_object_relation(const ObjectAddress *addr)
 {
-	switch (addr->classId)
-	{
-		case RelationRelationId:
-			return addr->objectId;
-		case AttrDefaultRelationId:
-			return ag_catalog_oid_field(addr->classId, AttrDefaultOidIndexId,
-										addr->objectId, Anum_pg_attrdef_adrelid);
-		case ConstraintRelationId:
-			return ag_catalog_oid_field(addr->classId, ConstraintOidIndexId,
-										addr->objectId, Anum_pg_constraint_conrelid);
-		case TriggerRelationId:
-			return ag_catalog_oid_field(addr->classId, TriggerOidIndexId,
-										addr->objectId, Anum_pg_trigger_tgrelid);
-		case RewriteRelationId:
-			return ag_catalog_oid_field(addr->classId, RewriteOidIndexId,
-										addr->objectId, Anum_pg_rewrite_ev_class);
-		case PolicyRelationId:
-			return ag_catalog_oid_field(addr->classId, PolicyOidIndexId,
-										addr->objectId, Anum_pg_policy_polrelid);
-		case TypeRelationId:
-			return get_typ_typrelid(addr->objectId);
-		default:
-			return InvalidOid;
-	}
+	if (addr->classId == RelationRelationId)
+		return addr->objectId;
+	if (addr->classId == TypeRelationId)
+		return get_typ_typrelid(addr->objectId);
+	for (int i = 0; i < lengthof(ag_relation_parts); i++)
+		if (ag_relation_parts[i].classId == addr->classId)
+			return ag_catalog_oid_field(addr->classId,
+										ag_relation_parts[i].oidIndexId,
+										addr->objectId,
+										ag_relation_parts[i].relattnum);
+	return InvalidOid;
 }
 
 /* The schema of an object, or of the relation it belongs to. */
@@ -691,17 +692,26 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 /* ---------- checks on the parse tree, before the statement runs ---------- */
 
-/* A global object named in a statement, for drops decided before they run. */
-static AgDropped *
-ag_named_object(const char *type, Oid classId, Oid objectId, const char *name)
+/*
+ * DROP DATABASE, TABLESPACE and SUBSCRIPTION cannot be rolled back: decide
+ * before they run, on the object they name (when it exists: IF EXISTS on a
+ * missing one goes through).  Returns true when decided.
+ */
+static bool
+ag_predecide_global_drop(const char *command, const char *type, Oid classId,
+						 Oid objectId, const char *name)
 {
-	AgDropped  *d = palloc0(sizeof(AgDropped));
+	AgDropped  *d;
 
+	if (!OidIsValid(objectId))
+		return false;
+	d = palloc0(sizeof(AgDropped));
 	ObjectAddressSet(d->addr, classId, objectId);
 	d->identity = pstrdup(quote_identifier(name));
 	d->type = pstrdup(type);
 	d->description = psprintf("%s %s", type, d->identity);
-	return d;
+	ag_decide_drop(command, list_make1(d));
+	return true;
 }
 
 static bool
@@ -941,50 +951,17 @@ ag_check_utility(Node *parsetree, const char *command)
 				break;
 			}
 		case T_DropdbStmt:
-			{
-				DropdbStmt *stmt = (DropdbStmt *) parsetree;
-
-				Oid			dbid = get_database_oid(stmt->dbname, true);
-
-				if (OidIsValid(dbid))
-				{
-					ag_decide_drop(command,
-								   list_make1(ag_named_object("database", DatabaseRelationId,
-															  dbid, stmt->dbname)));
-					return true;
-				}
-				break;
-			}
+			return ag_predecide_global_drop(command, "database", DatabaseRelationId,
+											get_database_oid(((DropdbStmt *) parsetree)->dbname, true),
+											((DropdbStmt *) parsetree)->dbname);
 		case T_DropTableSpaceStmt:
-			{
-				DropTableSpaceStmt *stmt = (DropTableSpaceStmt *) parsetree;
-
-				Oid			spcid = get_tablespace_oid(stmt->tablespacename, true);
-
-				if (OidIsValid(spcid))
-				{
-					ag_decide_drop(command,
-								   list_make1(ag_named_object("tablespace", TableSpaceRelationId,
-															  spcid, stmt->tablespacename)));
-					return true;
-				}
-				break;
-			}
+			return ag_predecide_global_drop(command, "tablespace", TableSpaceRelationId,
+											get_tablespace_oid(((DropTableSpaceStmt *) parsetree)->tablespacename, true),
+											((DropTableSpaceStmt *) parsetree)->tablespacename);
 		case T_DropSubscriptionStmt:
-			{
-				DropSubscriptionStmt *stmt = (DropSubscriptionStmt *) parsetree;
-
-				Oid			subid = get_subscription_oid(stmt->subname, true);
-
-				if (OidIsValid(subid))
-				{
-					ag_decide_drop(command,
-								   list_make1(ag_named_object("subscription", SubscriptionRelationId,
-															  subid, stmt->subname)));
-					return true;
-				}
-				break;
-			}
+			return ag_predecide_global_drop(command, "subscription", SubscriptionRelationId,
+											get_subscription_oid(((DropSubscriptionStmt *) parsetree)->subname, true),
+											((DropSubscriptionStmt *) parsetree)->subname);
 		case T_DropStmt:
 			{
 				DropStmt   *stmt = (DropStmt *) parsetree;

@@ -129,6 +129,6 @@ SELECT id, status, decided_by, note FROM agent_guard.requests ORDER BY id;
 SQL
 echo
 echo "Server log lines:"
-grep -o 'agent_guard: \(rejected\|logged\|parked\|used\|approved\|rejected\) .*' "$work/server.log" | sed 's/^/  /'
+grep -o 'agent_guard: \(rejected\|logged\|parked\|allowed\|approved\) .*' "$work/server.log" | sed 's/^/  /'
 
 say "Done: the cluster is stopped and removed"
