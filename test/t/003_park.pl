@@ -94,5 +94,27 @@ my ($new_id) = $stderr =~ /parked for approval as request (\d+)/;
 ok(defined $new_id && $new_id > 2,
 	'new requests continue after the restored numbering');
 
+# --- tags are role security labels: pg_dumpall carries them, and role
+# settings of the guard, to a new cluster
+$node->safe_psql('postgres', 'ALTER ROLE bot SET agent_guard.session_agent = on');
+my $globals = $node->basedir . '/globals.sql';
+$node->command_ok([ 'pg_dumpall', '--globals-only', '-f', $globals, '-d', $node->connstr('postgres') ],
+	'pg_dumpall of the roles');
+my $dumped = slurp_file($globals);
+like($dumped, qr/SECURITY LABEL FOR agent_guard ON ROLE bot IS 'park';/,
+	'the tag is in the dump');
+like($dumped, qr/ALTER ROLE bot SET "agent_guard\.session_agent" TO 'on';/,
+	'so is a role setting of the guard');
+
+my $other = PostgreSQL::Test::Cluster->new('restore_target');
+$other->init;
+$other->append_conf('postgresql.conf', "shared_preload_libraries = 'agent_guard'");
+$other->start;
+$other->psql('postgres', undef, extra_params => [ '-f', $globals ]);
+$other->safe_psql('postgres', 'CREATE EXTENSION agent_guard');
+is($other->safe_psql('postgres', 'SELECT role::text, action FROM agent_guard.agents'),
+	'bot|park', 'the restored cluster has the tag');
+$other->stop;
+
 $node->stop;
 done_testing();
