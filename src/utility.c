@@ -524,15 +524,21 @@ ag_frame_finish(AgFrame *frame)
 	{
 		/* make the new catalog rows visible to the lookups below */
 		CommandCounterIncrement();
-		foreach(lc, frame->created)
+		/* name the table rather than its row type: relations first */
+		for (int relations_only = 1; relations_only >= 0; relations_only--)
 		{
-			ObjectAddress *addr = lfirst(lc);
+			foreach(lc, frame->created)
+			{
+				ObjectAddress *addr = lfirst(lc);
 
-			if (!ag_object_exists(addr))
-				continue;
-			if (ag_object_is_guard(addr))
-				ag_tamper(frame->command, ag_object_description(addr),
-						  "Objects cannot be created in schema agent_guard by an agent session.");
+				if (relations_only && addr->classId != RelationRelationId)
+					continue;
+				if (!ag_object_exists(addr))
+					continue;
+				if (ag_object_is_guard(addr))
+					ag_tamper(frame->command, ag_object_description(addr),
+							  "Objects cannot be created in schema agent_guard by an agent session.");
+			}
 		}
 	}
 	if (frame->truncated != NIL)
@@ -681,9 +687,17 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 			break;
 		case OAT_POST_ALTER:
 			if (ag_object_is_guard(&addr))
+			{
+				/* name a table, not its trigger or constraint (their names hold OIDs) */
+				Oid			relid = ag_object_relation(&addr);
+				ObjectAddress named = addr;
+
+				if (OidIsValid(relid) && addr.classId != RelationRelationId)
+					ObjectAddressSet(named, RelationRelationId, relid);
 				ag_tamper(ag_frame ? ag_frame->command : "ALTER",
-						  ag_object_description(&addr),
+						  ag_object_description(&named),
 						  "The extension agent_guard, its schema and the objects in it cannot be changed by an agent session.");
+			}
 			break;
 		default:
 			break;
@@ -810,21 +824,9 @@ ag_grant_touches_guard(GrantStmt *stmt)
 	return false;
 }
 
-static void
-ag_check_set(const char *command, VariableSetStmt *stmt)
-{
-	if (stmt == NULL)
-		return;
-	if (stmt->kind == VAR_RESET_ALL)
-		ag_tamper(command, "RESET ALL",
-				  "Removing every stored setting would also remove agent_guard settings.");
-	if (ag_is_guard_setting(stmt->name))
-		ag_tamper(command, stmt->name,
-				  "Settings of agent_guard cannot be changed by an agent session.");
-}
 
 static bool
-ag_role_options_add_members(List *options)
+ag_role_options_add_memberships(List *options)
 {
 	ListCell   *lc;
 
@@ -833,7 +835,8 @@ ag_role_options_add_members(List *options)
 		DefElem    *def = lfirst(lc);
 
 		if (strcmp(def->defname, "rolemembers") == 0 ||
-			strcmp(def->defname, "adminmembers") == 0)
+			strcmp(def->defname, "adminmembers") == 0 ||
+			strcmp(def->defname, "addroleto") == 0)
 			return true;
 	}
 	return false;
@@ -867,10 +870,14 @@ ag_check_utility(Node *parsetree, const char *command)
 				break;
 			}
 		case T_AlterRoleSetStmt:
-			ag_check_set(command, ((AlterRoleSetStmt *) parsetree)->setstmt);
-			break;
 		case T_AlterDatabaseSetStmt:
-			ag_check_set(command, ((AlterDatabaseSetStmt *) parsetree)->setstmt);
+			/*
+			 * Stored settings run in other sessions: a search_path set for a
+			 * human role could plant code that runs unguarded there, and a
+			 * RESET ALL could remove agent_guard.session_agent from a role.
+			 */
+			ag_tamper(command, NULL,
+					  "Settings stored for roles or databases apply to other sessions, humans' included, and cannot be changed by an agent session.");
 			break;
 		case T_AlterRoleStmt:
 			ag_tamper(command, get_rolespec_name(((AlterRoleStmt *) parsetree)->role),
@@ -881,9 +888,9 @@ ag_check_utility(Node *parsetree, const char *command)
 					  "Role memberships cannot be changed by an agent session: a changed membership could be used to leave the guard.");
 			break;
 		case T_CreateRoleStmt:
-			if (ag_role_options_add_members(((CreateRoleStmt *) parsetree)->options))
+			if (ag_role_options_add_memberships(((CreateRoleStmt *) parsetree)->options))
 				ag_tamper(command, ((CreateRoleStmt *) parsetree)->role,
-						  "A role created by an agent session is tagged as an agent, so it cannot be given existing roles as members.");
+						  "A role created by an agent session cannot be given memberships (IN ROLE, ROLE, ADMIN): membership in a predefined role such as pg_execute_server_program reaches around the guard, and members added to the new, tagged role would be guarded against their will.");
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_ROLE)
