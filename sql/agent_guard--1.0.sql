@@ -128,6 +128,11 @@ CREATE UNIQUE INDEX requests_pending_fingerprint
 CREATE INDEX requests_approved_fingerprint
     ON agent_guard.requests (fingerprint) WHERE status = 'approved';
 CREATE INDEX requests_role_status ON agent_guard.requests (role_oid, status);
+-- what expiry looks at, so that it does not scan every request ever made
+CREATE INDEX requests_pending_created
+    ON agent_guard.requests (created_at) WHERE status = 'pending';
+CREATE INDEX requests_approved_until
+    ON agent_guard.requests (permit_expires_at) WHERE status = 'approved';
 
 SELECT pg_catalog.pg_extension_config_dump('agent_guard.requests', '');
 SELECT pg_catalog.pg_extension_config_dump('agent_guard.requests_id_seq', '');
@@ -137,13 +142,14 @@ ALTER TABLE agent_guard.events
     ADD CONSTRAINT events_request_fk FOREIGN KEY (request_id)
     REFERENCES agent_guard.requests (id) ON DELETE SET NULL;
 
+-- fully qualified instead of a SET clause, so that it can be inlined
 CREATE FUNCTION agent_guard._fingerprint(role_oid oid, class text, query text,
                                          search_path text, object_key text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT md5(concat_ws(chr(31), role_oid::text, class, query, search_path, object_key))
+    SELECT pg_catalog.md5(pg_catalog.concat_ws(pg_catalog.chr(31),
+           role_oid::pg_catalog.text, class, query, search_path, object_key))
 $$;
 
 CREATE FUNCTION agent_guard._setting_interval(name text)
@@ -162,16 +168,21 @@ AS $$
 DECLARE
     n integer;
 BEGIN
-    WITH gone AS (
+    WITH waited AS (
         UPDATE agent_guard.requests r
         SET status = 'expired'
-        WHERE (r.status = 'pending' AND r.created_at < clock_timestamp() - request_ttl)
-           OR (r.status = 'approved' AND r.permit_expires_at < clock_timestamp())
+        WHERE r.status = 'pending' AND r.created_at < clock_timestamp() - request_ttl
+        RETURNING r.*
+    ), unused AS (
+        UPDATE agent_guard.requests r
+        SET status = 'expired'
+        WHERE r.status = 'approved' AND r.permit_expires_at < clock_timestamp()
         RETURNING r.*
     ), ev AS (
         INSERT INTO agent_guard.events
             (role_name, class, decision, command, objects, query, request_id)
-        SELECT role_name, class, 'expired', command, objects, query, id FROM gone
+        SELECT role_name, class, 'expired', command, objects, query, id
+        FROM (SELECT * FROM waited UNION ALL SELECT * FROM unused) gone
         RETURNING 1
     )
     SELECT count(*) INTO n FROM ev;

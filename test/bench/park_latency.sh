@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Latency of the guard's durable paths, measured from the client (psql
+# \timing), on a throwaway cluster with agent_guard preloaded:
+#   reject - a rejected statement (its audit row written by a worker)
+#   park   - a parked statement (the request written by a worker)
+#   permit - an approved statement finding and using its permit
+# N distinct statements each (default 200); prints median and p95 in ms.
+# Part of `make bench`; the full benchmark of DESIGN.md section 8 is to come.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+if [ "${1:-}" != "--staged" ]; then
+  ag_temp_install
+  dir=$(ag_stage)
+  status=0
+  ag_run bash "$dir/test/bench/park_latency.sh" --staged "${N:-200}" || status=$?
+  [ "$dir" != "$AG_TOP" ] && rm -rf "$dir"
+  exit $status
+fi
+N=${2:-200}
+PGBIN="$AG_TOP/tmp_install$("$PG_CONFIG" --bindir)"
+export PATH="$PGBIN:$PATH"
+work=$(mktemp -d /tmp/agent_guard_bench.XXXXXX)
+export PGHOST="$work" PGPORT=54330 PGDATABASE=postgres PGUSER=postgres
+trap 'pg_ctl -D "$work/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+initdb -D "$work/data" -A trust -U postgres >/dev/null
+cat >> "$work/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'agent_guard'
+listen_addresses = ''
+unix_socket_directories = '$work'
+port = $PGPORT
+agent_guard.max_pending = 1000000
+CONF
+pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+psql -X -q <<'SQL'
+CREATE EXTENSION agent_guard;
+CREATE ROLE bench_owner;
+CREATE ROLE bench_reject IN ROLE bench_owner;
+CREATE ROLE bench_park IN ROLE bench_owner;
+CREATE TABLE lat (id int);
+ALTER TABLE lat OWNER TO bench_owner;
+SELECT agent_guard.tag_role('bench_reject', 'reject');
+SELECT agent_guard.tag_role('bench_park', 'park');
+SQL
+
+# run N distinct unbounded deletes as a role; print "median p95"
+measure() {
+  local role=$1
+  { echo '\timing on'; echo "SET ROLE $role;"
+    for i in $(seq 1 "$N"); do echo "DELETE FROM lat /* $i */;"; done
+  } | psql -X -q 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n +2 | sort -n |
+    awk '{a[NR]=$1} END {printf "%s %s\n", a[int((NR+1)/2)], a[int(NR*0.95)]}'
+}
+
+read -r rej_med rej_p95 < <(measure bench_reject)
+read -r park_med park_p95 < <(measure bench_park)
+psql -X -q -c "SELECT count(agent_guard.approve(id)) FROM agent_guard.pending" >/dev/null
+read -r permit_med permit_p95 < <(measure bench_park)
+
+printf '%-8s %10s %10s\n' path median_ms p95_ms
+printf '%-8s %10s %10s\n' reject "$rej_med" "$rej_p95" park "$park_med" "$park_p95" permit "$permit_med" "$permit_p95"
+echo "park_ms $park_med  permit_ms $permit_med  reject_ms $rej_med  (N=$N each)"
