@@ -16,8 +16,9 @@
  * committed data can be lost) is collected into the frame of the innermost
  * utility statement being run.  When that statement returns - still inside
  * the agent's transaction, nothing committed - the frame is decided as one
- * statement with its full object list: reject (or park) raises an ERROR
- * and the transaction's abort undoes the drop; log lets it stand.
+ * statement with its full object list: reject or park raises an ERROR
+ * and the transaction's abort undoes the drop; log, or a permit a human
+ * approved for exactly this statement and these objects, lets it stand.
  * Deletions PostgreSQL does internally (PERFORM_DELETION_INTERNAL: table
  * rewrites, REINDEX CONCURRENTLY, temp cleanup) are not guarded.  An
  * OAT_DROP outside any utility statement (lo_unlink() in a SELECT) is
@@ -29,8 +30,9 @@
  *
  * Tamper attempts (DESIGN.md section 6) are refused before the statement
  * runs where the parse tree says enough (ALTER SYSTEM, LOAD, agent_guard.*
- * settings, role changes, SECURITY LABEL, ALTER/DROP EXTENSION, GRANT on
- * the guard's objects), and otherwise by the object access hook: any
+ * settings, settings stored for roles or databases, role changes and
+ * memberships, SECURITY LABEL, ALTER/DROP EXTENSION, GRANT on the guard's
+ * objects), and otherwise by the object access hook: any
  * creation, change or drop of an object in schema agent_guard, of the
  * schema or of the extension.  DML on the guard's tables is refused in
  * dml.c.  Created objects are checked when their statement returns, after
