@@ -62,9 +62,6 @@ INSERT INTO agent_guard.events (role_name, class, decision, command) VALUES ('x'
 UPDATE agent_guard.requests SET status = 'approved';
 DELETE FROM agent_guard.events;
 TRUNCATE agent_guard.events;
-COPY agent_guard.events (role_name, class, decision, command) FROM stdin;
-x	guard	rejected	x
-\.
 -- privileges
 GRANT ALL ON agent_guard.events TO tp_bot;
 GRANT EXECUTE ON FUNCTION agent_guard.approve(bigint, text) TO tp_bot;
@@ -125,6 +122,7 @@ CREATE TRIGGER t BEFORE INSERT ON agent_guard.events FOR EACH ROW EXECUTE FUNCTI
 ALTER SEQUENCE agent_guard.events_id_seq RESTART 1;
 INSERT INTO agent_guard.events (role_name, class, decision, command) VALUES ('x', 'guard', 'rejected', 'x');
 DELETE FROM agent_guard.requests;
+COPY agent_guard.events (role_name, class, decision, command) FROM '/dev/null';
 TRUNCATE agent_guard.requests CASCADE;
 GRANT ALL ON SCHEMA agent_guard TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION agent_guard.status() FROM PUBLIC;
