@@ -5,19 +5,10 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-if [ "${1:-}" != "--staged" ]; then
-  ag_temp_install
-  dir=$(ag_stage)
-  status=0
-  ag_run bash "$dir/test/demo.sh" --staged || status=$?
-  [ "$dir" != "$AG_TOP" ] && rm -rf "$dir"
-  exit $status
-fi
+[ "${1:-}" = "--staged" ] || ag_rerun_staged test/demo.sh
 
-PGBIN="$AG_TOP/tmp_install$("$PG_CONFIG" --bindir)"
-export PATH="$PGBIN:$PATH"
 work=$(mktemp -d /tmp/agent_guard_demo.XXXXXX)
-export PGHOST="$work" PGPORT=54329 PGDATABASE=shop
+export PGDATABASE=shop
 cleanup() {
   pg_ctl -D "$work/data" -m fast stop >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -32,14 +23,7 @@ as() {   # as ROLE: run psql as that role, echoing each statement
 }
 
 say "A throwaway cluster in $work, with shared_preload_libraries = 'agent_guard'"
-initdb -D "$work/data" -A trust -U postgres >/dev/null
-cat >> "$work/data/postgresql.conf" <<CONF
-shared_preload_libraries = 'agent_guard'
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = $PGPORT
-CONF
-pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+ag_start_cluster "$work" 54329 </dev/null
 
 say "The DBA installs the guard and tags the AI agent's login role"
 psql -X -q -U postgres -d postgres -c "CREATE DATABASE shop"

@@ -54,3 +54,34 @@ ag_run() {
     "$@"
   fi
 }
+
+# For demo and bench: build and install, then run the calling script again
+# from the staged tree (as the postgres user when root) with --staged and
+# the given arguments; clean up and exit with its status.
+ag_rerun_staged() {
+  local script=$1; shift
+  local dir status=0
+  ag_temp_install
+  dir=$(ag_stage)
+  ag_run bash "$dir/$script" --staged "$@" || status=$?
+  [ "$dir" != "$AG_TOP" ] && rm -rf "$dir"
+  exit $status
+}
+
+# A throwaway cluster in directory $1, port $2, agent_guard preloaded,
+# reachable only through a Unix socket in $1; extra settings on stdin.
+# Puts the staged binaries first in PATH and sets PGHOST/PGPORT.
+ag_start_cluster() {
+  local work=$1 port=$2
+  PGBIN="$AG_TOP/tmp_install$("$PG_CONFIG" --bindir)"
+  export PATH="$PGBIN:$PATH" PGHOST="$work" PGPORT="$port"
+  initdb -D "$work/data" -A trust -U postgres >/dev/null
+  {
+    echo "shared_preload_libraries = 'agent_guard'"
+    echo "listen_addresses = ''"
+    echo "unix_socket_directories = '$work'"
+    echo "port = $port"
+    cat
+  } >> "$work/data/postgresql.conf"
+  pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+}

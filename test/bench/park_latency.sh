@@ -9,30 +9,12 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
-if [ "${1:-}" != "--staged" ]; then
-  ag_temp_install
-  dir=$(ag_stage)
-  status=0
-  ag_run bash "$dir/test/bench/park_latency.sh" --staged "${N:-200}" || status=$?
-  [ "$dir" != "$AG_TOP" ] && rm -rf "$dir"
-  exit $status
-fi
+[ "${1:-}" = "--staged" ] || ag_rerun_staged test/bench/park_latency.sh "${N:-200}"
 N=${2:-200}
-PGBIN="$AG_TOP/tmp_install$("$PG_CONFIG" --bindir)"
-export PATH="$PGBIN:$PATH"
 work=$(mktemp -d /tmp/agent_guard_bench.XXXXXX)
-export PGHOST="$work" PGPORT=54330 PGDATABASE=postgres PGUSER=postgres
+export PGDATABASE=postgres PGUSER=postgres
 trap 'pg_ctl -D "$work/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-
-initdb -D "$work/data" -A trust -U postgres >/dev/null
-cat >> "$work/data/postgresql.conf" <<CONF
-shared_preload_libraries = 'agent_guard'
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = $PGPORT
-agent_guard.max_pending = 1000000
-CONF
-pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+ag_start_cluster "$work" 54330 <<< "agent_guard.max_pending = 1000000"
 psql -X -q <<'SQL'
 CREATE EXTENSION agent_guard;
 CREATE ROLE bench_owner;
