@@ -196,6 +196,8 @@ ag_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(sh->dbid, InvalidOid, 0);
 	SetConfigOption("lock_timeout", "5000", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "10000", PGC_SUSET, PGC_S_OVERRIDE);
+	/* nothing an agent created may be resolved by the writer's statements */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	for (int i = 0; i < sh->nargs; i++)
 	{
