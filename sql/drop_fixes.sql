@@ -49,3 +49,27 @@ DROP MATERIALIZED VIEW df_mv;
 DROP TABLE df_t;
 DROP TYPE df_ct2;
 SELECT lo_unlink(4248001), lo_unlink(4248002);
+
+-- 4. an object whose name mentions an object the same DROP removed before
+-- it (DROP EXTENSION hstore CASCADE drops the type hstore before
+-- hstore_out(hstore)): the drop is decided, not failed on the name, and
+-- the audit row keeps the full list of objects
+CREATE EXTENSION hstore;
+CREATE ROLE df_super SUPERUSER;
+SELECT agent_guard.tag_role('df_super', 'reject');
+SET SESSION AUTHORIZATION df_super;
+\set VERBOSITY terse
+DROP EXTENSION hstore CASCADE;
+\set VERBOSITY default
+RESET SESSION AUTHORIZATION;
+SELECT extname FROM pg_extension WHERE extname = 'hstore';
+SELECT array_length(objects, 1) > 100 AS full_list_in_audit
+FROM agent_guard.events WHERE command = 'DROP EXTENSION' ORDER BY id DESC LIMIT 1;
+SELECT agent_guard.tag_role('df_super', 'log');
+SET SESSION AUTHORIZATION df_super;
+\set VERBOSITY terse
+DROP EXTENSION hstore CASCADE;
+\set VERBOSITY default
+RESET SESSION AUTHORIZATION;
+SELECT count(*) AS hstore_left FROM pg_extension WHERE extname = 'hstore';
+DROP ROLE df_super;

@@ -144,18 +144,29 @@ ag_current_query_text(void)
 	return text;
 }
 
+/*
+ * Items joined for a message; after "max" of them, "and N more" (the audit
+ * and request rows keep the full list).
+ */
 static char *
-ag_join(List *items, const char *sep)
+ag_join(List *items, const char *sep, int max)
 {
 	StringInfoData buf;
 	ListCell   *lc;
+	int			n = 0;
 
 	initStringInfo(&buf);
 	foreach(lc, items)
 	{
+		if (n == max)
+		{
+			appendStringInfo(&buf, " and %d more", list_length(items) - max);
+			break;
+		}
 		if (buf.len > 0)
 			appendStringInfoString(&buf, sep);
 		appendStringInfoString(&buf, (const char *) lfirst(lc));
+		n++;
 	}
 	return buf.data;
 }
@@ -351,7 +362,7 @@ ag_decide(const AgStatement *st)
 		return;
 
 	what = ag_what(st->command, st->target);
-	objects = ag_join(st->objects, ", ");
+	objects = ag_join(st->objects, ", ", 25);
 	detail = psprintf("%s%s%s%s %s", st->reason,
 					  objects[0] ? " Objects: " : "", objects,
 					  objects[0] ? "." : "", ag_session_tag_sentence());

@@ -84,6 +84,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 /* An object a statement of an agent session is about to drop. */
@@ -338,13 +339,40 @@ static AgDropped *
 ag_dropped_new(const ObjectAddress *addr)
 {
 	AgDropped  *d = palloc0(sizeof(AgDropped));
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 
 	d->addr = *addr;
 	d->type = getObjectTypeDescription(addr, false);
-	d->description = ag_object_description(addr);
-	/* a bare OID says nothing: "large object 16390" */
-	d->identity = addr->classId == LargeObjectRelationId ? d->description :
-		getObjectIdentity(addr, false);
+
+	/*
+	 * An object's name can mention objects the same statement has removed
+	 * already: DROP EXTENSION hstore CASCADE drops the type hstore before
+	 * hstore_out(hstore), whose name cannot be formatted any more.  So the
+	 * name is computed in a subtransaction, and an object whose name fails
+	 * is listed by its OID (only agent sessions' drops come here).
+	 */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		d->description = ag_object_description(addr);
+		/* a bare OID says nothing: "large object 16390" */
+		d->identity = addr->classId == LargeObjectRelationId ? d->description :
+			getObjectIdentity(addr, false);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		d->identity = psprintf("%u", addr->objectId);
+		d->description = psprintf("%s %u", d->type, addr->objectId);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
 	return d;
 }
 
