@@ -73,3 +73,36 @@ DROP EXTENSION hstore CASCADE;
 RESET SESSION AUTHORIZATION;
 SELECT count(*) AS hstore_left FROM pg_extension WHERE extname = 'hstore';
 DROP ROLE df_super;
+
+-- 5. lo_unlink() run through SPI inside a utility statement (DO, CREATE
+-- TABLE AS, a procedure) is collected into that statement's frame; a
+-- procedure that COMMITs is decided at its commit, before anything is lost
+SET ROLE ag_bot;
+SELECT lo_from_bytea(4249001, 'keep 1') IS NOT NULL AS made;
+SELECT lo_from_bytea(4249002, 'keep 2') IS NOT NULL AS made;
+SELECT lo_from_bytea(4249003, 'keep 3') IS NOT NULL AS made;
+CREATE PROCEDURE df_lo_commit() LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM lo_unlink(4249003); COMMIT; END $$;
+RESET ROLE;
+SET ROLE ag_bot;
+\set VERBOSITY terse
+DO $$ BEGIN PERFORM lo_unlink(4249001); END $$;
+CREATE TABLE df_cta AS SELECT lo_unlink(4249002) AS r;
+CALL df_lo_commit();
+\set VERBOSITY default
+RESET ROLE;
+SELECT count(*) AS large_objects_kept FROM pg_largeobject_metadata
+WHERE oid IN (4249001, 4249002, 4249003);
+SELECT to_regclass('df_cta') IS NULL AS no_table;
+-- the same procedure by the log agent: it runs, with a warning at its commit
+ALTER PROCEDURE df_lo_commit() OWNER TO ag_bot_log;
+ALTER LARGE OBJECT 4249003 OWNER TO ag_bot_log;
+SET ROLE ag_bot_log;
+\set VERBOSITY terse
+CALL df_lo_commit();
+\set VERBOSITY default
+RESET ROLE;
+SELECT count(*) AS large_objects_kept FROM pg_largeobject_metadata
+WHERE oid IN (4249001, 4249002, 4249003);
+DROP PROCEDURE df_lo_commit();
+SELECT lo_unlink(4249001), lo_unlink(4249002);

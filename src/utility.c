@@ -42,7 +42,8 @@
  * State: a stack of AgFrame, one per utility statement of an agent session
  * being run, living on the C stack of ag_ProcessUtility; its lists are
  * allocated in the memory context current at entry, which outlives the
- * statement.  PG_FINALLY pops the frame on error, so an abort leaves no
+ * statement.  Collected objects are decided when the frame returns, or at
+ * the latest at pre-commit (a procedure may COMMIT inside its frame).  PG_FINALLY pops the frame on error, so an abort leaves no
  * frame behind.  Human sessions push no frame and collect nothing.
  *
  *-------------------------------------------------------------------------
@@ -545,6 +546,21 @@ ag_object_exists(const ObjectAddress *addr)
 	return HeapTupleIsValid(tup);
 }
 
+/* Decide what a frame collected, once. */
+static void
+ag_decide_pending(AgFrame *frame)
+{
+	List	   *truncated = frame->truncated;
+	List	   *dropped = frame->dropped;
+
+	frame->truncated = NIL;
+	frame->dropped = NIL;
+	if (truncated != NIL)
+		ag_decide_truncate(frame->command, truncated);
+	if (dropped != NIL)
+		ag_decide_drop(frame->command, dropped);
+}
+
 static void
 ag_frame_finish(AgFrame *frame)
 {
@@ -571,10 +587,23 @@ ag_frame_finish(AgFrame *frame)
 			}
 		}
 	}
-	if (frame->truncated != NIL)
-		ag_decide_truncate(frame->command, frame->truncated);
-	if (frame->dropped != NIL)
-		ag_decide_drop(frame->command, frame->dropped);
+	ag_decide_pending(frame);
+}
+
+/*
+ * A frame's objects must be decided before their transaction commits: a
+ * procedure (CALL) or DO block may COMMIT after an lo_unlink() or a TRUNCATE
+ * run through SPI and before its own frame returns.  So every frame's
+ * pending objects are decided at pre-commit (and pre-prepare) too; an
+ * ERROR there aborts the commit.
+ */
+static void
+ag_xact_callback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
+		return;
+	for (AgFrame *f = ag_frame; f != NULL; f = f->parent)
+		ag_decide_pending(f);
 }
 
 /* ---------- object access hook ---------- */
@@ -619,11 +648,12 @@ ag_on_drop(const ObjectAddress *addr)
 				get_typ_typrelid(get_element_type(addr->objectId)) != InvalidOid ||
 				get_element_type(addr->objectId) != InvalidOid;
 	}
-	MemoryContextSwitchTo(old);
-
+	/* the list must live as long as the frame, not as the caller's context */
 	if (ag_frame != NULL)
 		ag_frame->dropped = lappend(ag_frame->dropped, d);
-	else
+	MemoryContextSwitchTo(old);
+
+	if (ag_frame == NULL)
 	{
 		/*
 		 * Outside any utility statement: a function call such as lo_unlink()
@@ -651,13 +681,11 @@ ag_on_truncate(Oid relid)
 		return;
 	old = MemoryContextSwitchTo(ag_frame ? ag_frame->cxt : CurrentMemoryContext);
 	d = ag_dropped_new(&addr);
+	/* the list must live as long as the frame, not as the caller's context */
+	if (ag_frame != NULL && !ag_frame->decided)
+		ag_frame->truncated = lappend(ag_frame->truncated, d);
 	MemoryContextSwitchTo(old);
-	if (ag_frame != NULL)
-	{
-		if (!ag_frame->decided)
-			ag_frame->truncated = lappend(ag_frame->truncated, d);
-	}
-	else
+	if (ag_frame == NULL)
 		ag_decide_truncate("TRUNCATE", list_make1(d));
 }
 
@@ -1107,4 +1135,5 @@ ag_utility_init(void)
 	ProcessUtility_hook = ag_ProcessUtility;
 	prev_object_access = object_access_hook;
 	object_access_hook = ag_object_access;
+	RegisterXactCallback(ag_xact_callback, NULL);
 }
