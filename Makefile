@@ -17,7 +17,7 @@ NO_INSTALLCHECK = 1
 include $(dir $(lastword $(MAKEFILE_LIST)))test/schedule.mk
 
 PG_CPPFLAGS = -I$(srcdir)/src
-override CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

@@ -47,6 +47,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 
 /* The statement the innermost active hook is deciding about. */
 static const char *ag_query_source = NULL;
@@ -220,7 +221,7 @@ ag_internal_query(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	Oid			save_userid;
 	int			save_sec;
 	bool		save_internal = ag_in_internal_work;
-	int64		result = 0;
+	volatile int64 result = 0;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -230,7 +231,20 @@ ag_internal_query(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	{
 		bool		isnull;
 		Datum		d;
+		bool		pushed = false;
 
+		/*
+		 * Decided at pre-commit (a procedure's COMMIT), there is no active
+		 * snapshot: SPI would then create one as the portal's snapshot and
+		 * leave it behind ("snapshot still active", then
+		 * Assert(portal->portalSnapshot == NULL) at the procedure's next
+		 * statement).  Bring our own.
+		 */
+		if (!ActiveSnapshotSet())
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
 		SPI_connect();
 		if (SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
 								  false, 1) < 0)
@@ -243,6 +257,8 @@ ag_internal_query(const char *sql, int nargs, Oid *argtypes, Datum *values)
 				result = DatumGetInt64(d);
 		}
 		SPI_finish();
+		if (pushed)
+			PopActiveSnapshot();
 	}
 	PG_FINALLY();
 	{

@@ -105,6 +105,7 @@ typedef struct AgFrame
 	MemoryContext cxt;
 	const char *command;		/* "DROP TABLE", "DO", ... */
 	bool		decided;		/* decided before running: collect nothing */
+	bool		runs_code;		/* DO or CALL: drops seen directly are calls */
 	List	   *dropped;		/* AgDropped * */
 	List	   *truncated;		/* AgDropped * */
 	List	   *created;		/* ObjectAddress * */
@@ -649,11 +650,18 @@ ag_on_drop(const ObjectAddress *addr)
 				get_element_type(addr->objectId) != InvalidOid;
 	}
 	/* the list must live as long as the frame, not as the caller's context */
-	if (ag_frame != NULL)
+	if (ag_frame != NULL && !ag_frame->runs_code)
 		ag_frame->dropped = lappend(ag_frame->dropped, d);
 	MemoryContextSwitchTo(old);
 
-	if (ag_frame == NULL)
+	/*
+	 * Directly inside DO or CALL (their statements have frames of their
+	 * own) a drop comes from a function call such as lo_unlink(): decide it
+	 * now, in the (sub)transaction that made it, so that a ROLLBACK or an
+	 * exception block that undoes it leaves nothing stale behind, and an
+	 * exception block around the call can catch the guard's error.
+	 */
+	if (ag_frame == NULL || ag_frame->runs_code)
 	{
 		/*
 		 * Outside any utility statement: a function call such as lo_unlink()
@@ -1104,6 +1112,7 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	memset(&frame, 0, sizeof(frame));
 	frame.cxt = CurrentMemoryContext;
 	frame.command = GetCommandTagName(CreateCommandTag(parsetree));
+	frame.runs_code = IsA(parsetree, DoStmt) || IsA(parsetree, CallStmt);
 
 	ag_get_current_query(&saved_query);
 	ag_set_current_query(queryString, pstmt->stmt_location, pstmt->stmt_len);
