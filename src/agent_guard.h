@@ -19,6 +19,7 @@
  *	  worker.c	  durable writes (audit rows, parked requests) made by a
  *				  background worker in its own transaction, so they survive
  *				  the agent's abort
+ *	  shmem.c	  shared memory: the writer slots and the decision counters
  *
  * Copyright (c) 2026, agent_guard developers
  *
@@ -31,7 +32,12 @@
 
 #include "catalog/objectaddress.h"
 #include "nodes/pg_list.h"
+#include "port/atomics.h"
+#include "storage/dsm.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
 #include "utils/elog.h"
+#include "utils/timestamp.h"
 
 #include "compat.h"
 
@@ -66,6 +72,8 @@ typedef enum AgClass
 	AG_CLASS_GUARD				/* tampering: always rejected */
 } AgClass;
 
+#define AG_NUM_CLASSES		(AG_CLASS_GUARD + 1)
+
 /*
  * A classified statement handed to ag_decide().  "command" is what the
  * statement does ("DROP TABLE", "DELETE"), "target" the main object it acts
@@ -99,6 +107,43 @@ typedef struct AgJobResult
 	char		outcome[16];
 } AgJobResult;
 
+/*
+ * Shared memory (shmem.c).  Writer slots: one persistent writer per
+ * database at most, fed job segments through a small queue (worker.c has
+ * the protocol).  All fields of a slot are protected by the mutex.
+ */
+#define AG_WRITER_SLOTS		8
+#define AG_WRITER_QUEUE		32
+
+typedef struct AgWriterSlot
+{
+	Oid			dbid;			/* InvalidOid: slot free */
+	uint32		generation;		/* bumped each time the slot is claimed */
+	pid_t		pid;			/* 0 until the writer has connected */
+	Latch	   *latch;			/* the writer's latch, once connected */
+	bool		leave;			/* asked to exit (DROP DATABASE ...) */
+	TimestampTz claimed_at;		/* when the slot was claimed */
+	int			head;			/* next job to take */
+	int			count;			/* jobs queued */
+	dsm_handle	queue[AG_WRITER_QUEUE];
+} AgWriterSlot;
+
+typedef enum AgCounter
+{
+	AG_COUNT_PARKED,
+	AG_COUNT_REJECTED,
+	AG_COUNT_LOGGED,
+	AG_COUNT_USED,
+	AG_NUM_COUNTERS
+} AgCounter;
+
+typedef struct AgShared
+{
+	slock_t		mutex;
+	AgWriterSlot writers[AG_WRITER_SLOTS];
+	pg_atomic_uint64 counters[AG_NUM_CLASSES][AG_NUM_COUNTERS];
+} AgShared;
+
 /* Where the text of the statement being decided is (see decide.c). */
 typedef struct AgQueryRef
 {
@@ -112,9 +157,15 @@ extern int	ag_default_action;
 extern int	ag_max_pending;
 extern int	ag_request_ttl;
 extern int	ag_approval_ttl;
+extern int	ag_writer_idle_timeout;
 extern bool ag_session_agent;
 extern bool ag_session_latched;
 extern bool ag_preloaded;
+
+/* shmem.c */
+extern AgShared *ag_shared;
+extern void ag_shmem_init(void);
+extern void ag_count(AgClass cls, AgCounter counter);
 
 /* tags.c */
 extern void ag_tags_init(void);
@@ -151,10 +202,11 @@ extern void ag_restore_current_query(const AgQueryRef *ref);
 
 /* worker.c */
 extern bool ag_run_job(AgJobKind kind, const char **args, int nargs,
-					   AgJobResult *result, char **failure);
+					   AgJobResult *result, char **failure, bool nowait);
 extern void ag_audit(AgClass cls, const char *decision, const char *command,
 					 List *objects, const char *query, int64 request_id);
 extern char *ag_client_addr(void);
 extern char *ag_join_objects(List *objects);
+extern void ag_writer_leave(Oid dbid);
 
 #endif							/* AGENT_GUARD_H */

@@ -186,12 +186,20 @@ ag_what(const char *command, const char *target)
  *	 agent_guard: <decision> <class> by role "r" in database "d"[ as request N]: <what>
  */
 static void
-ag_log_decision(const char *decision, AgClass cls, const char *what,
+ag_log_decision(AgCounter decision, AgClass cls, const char *what,
 				int64 request_id)
 {
+	static const char *const words[AG_NUM_COUNTERS] = {
+		[AG_COUNT_PARKED] = "parked",
+		[AG_COUNT_REJECTED] = "rejected",
+		[AG_COUNT_LOGGED] = "logged",
+		[AG_COUNT_USED] = "allowed",
+	};
+
+	ag_count(cls, decision);
 	ereport(LOG,
 			(errmsg("agent_guard: %s %s by role \"%s\" in database \"%s\"%s: %s",
-					decision, ag_class_name(cls), ag_role_name(),
+					words[decision], ag_class_name(cls), ag_role_name(),
 					get_database_name(MyDatabaseId),
 					request_id > 0 ? psprintf(" as request " INT64_FORMAT, request_id) : "",
 					what),
@@ -296,7 +304,7 @@ static void
 ag_reject(const AgStatement *st, const char *what, const char *detail,
 		  const char *why)
 {
-	ag_log_decision("rejected", st->cls, what, 0);
+	ag_log_decision(AG_COUNT_REJECTED, st->cls, what, 0);
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_REJECTED),
 			 errmsg("agent_guard: %s is not allowed for agent role \"%s\"",
@@ -342,7 +350,7 @@ ag_park(const AgStatement *st, const char *what, const char *detail,
 	if (args[4] == NULL)
 		args[4] = "";
 
-	if (!ag_run_job(AG_JOB_PARK, args, lengthof(args), &res, &failure))
+	if (!ag_run_job(AG_JOB_PARK, args, lengthof(args), &res, &failure, false))
 		ag_reject(st, what, detail,
 				  psprintf("The statement was rejected instead of parked because the request could not be recorded: %s.",
 						   failure));
@@ -351,7 +359,7 @@ ag_park(const AgStatement *st, const char *what, const char *detail,
 				  psprintf("The statement was rejected instead of parked because role \"%s\" already has %d pending requests (agent_guard.max_pending).",
 						   ag_role_name(), ag_max_pending));
 
-	ag_log_decision("parked", st->cls, what, res.id);
+	ag_log_decision(AG_COUNT_PARKED, st->cls, what, res.id);
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_PARKED),
 			 errmsg("agent_guard: %s parked for approval as request " INT64_FORMAT,
@@ -387,7 +395,7 @@ ag_decide(const AgStatement *st)
 
 	if (action == AG_ACTION_LOG)
 	{
-		ag_log_decision("logged", st->cls, what, 0);
+		ag_log_decision(AG_COUNT_LOGGED, st->cls, what, 0);
 		ag_audit(st->cls, "logged", st->command, st->objects, query, 0);
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
@@ -404,7 +412,7 @@ ag_decide(const AgStatement *st)
 
 		if (request_id > 0)
 		{
-			ag_log_decision("allowed", st->cls, what, request_id);
+			ag_log_decision(AG_COUNT_USED, st->cls, what, request_id);
 			ereport(NOTICE,
 					(errmsg("agent_guard: %s runs with the approval of request " INT64_FORMAT,
 							what, request_id),
@@ -423,7 +431,7 @@ ag_tamper(const char *command, const char *target, const char *reason)
 {
 	char	   *what = ag_what(command, target);
 
-	ag_log_decision("rejected", AG_CLASS_GUARD, what, 0);
+	ag_log_decision(AG_COUNT_REJECTED, AG_CLASS_GUARD, what, 0);
 	ag_audit(AG_CLASS_GUARD, "rejected", command,
 			 target ? list_make1(pstrdup(target)) : NIL,
 			 ag_current_query_text(), 0);

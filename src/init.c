@@ -43,6 +43,7 @@ int			ag_default_action = AG_ACTION_PARK;
 int			ag_max_pending = 100;
 int			ag_request_ttl = 86400;	/* seconds: one day */
 int			ag_approval_ttl = 3600;	/* seconds: one hour */
+int			ag_writer_idle_timeout = 600;	/* seconds */
 bool		ag_session_agent = false;
 bool		ag_session_latched = false;
 
@@ -181,7 +182,18 @@ _PG_init(void)
 							GUC_UNIT_S,
 							ag_check_int_setting, NULL, NULL);
 
+	DefineCustomIntVariable("agent_guard.writer_idle_timeout",
+							"How long a database's persistent writer stays connected without work.",
+							"0 starts a new background worker for every durable write instead.",
+							&ag_writer_idle_timeout,
+							600, 0, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved(AG_NAME);
+
+	ag_shmem_init();
 
 	ag_tags_init();
 	ag_utility_init();

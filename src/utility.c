@@ -74,6 +74,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "catalog/pg_subscription.h"
 #include "commands/tablespace.h"
@@ -1080,6 +1081,38 @@ ag_check_utility(Node *parsetree, const char *command)
 
 /* ---------- ProcessUtility hook ---------- */
 
+/*
+ * The database a DROP/CREATE/ALTER/RENAME DATABASE statement needs to have
+ * no other connections: the dropped, altered or renamed one, or the
+ * template of a new one.
+ */
+static const char *
+ag_exclusive_database(Node *parsetree)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			return ((DropdbStmt *) parsetree)->dbname;
+		case T_AlterDatabaseStmt:
+			return ((AlterDatabaseStmt *) parsetree)->dbname;
+		case T_RenameStmt:
+			return ((RenameStmt *) parsetree)->subname;
+		case T_CreatedbStmt:
+			foreach(lc, ((CreatedbStmt *) parsetree)->options)
+			{
+				DefElem    *opt = lfirst(lc);
+
+				if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+					return defGetString(opt);
+			}
+			return "template1";
+		default:
+			return NULL;
+	}
+}
+
 static void
 ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  bool readOnlyTree, ProcessUtilityContext context,
@@ -1089,6 +1122,16 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	AgFrame		frame;
 	AgQueryRef	saved_query;
+
+	/*
+	 * Commands that need a database to themselves, from any session: that
+	 * database's persistent writer (worker.c) leaves first.
+	 */
+	if (IsA(parsetree, DropdbStmt) || IsA(parsetree, CreatedbStmt) ||
+		IsA(parsetree, AlterDatabaseStmt) ||
+		(IsA(parsetree, RenameStmt) &&
+		 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE))
+		ag_writer_leave(get_database_oid(ag_exclusive_database(parsetree), true));
 
 	/*
 	 * Transaction control may run in an aborted transaction, where no

@@ -6,42 +6,75 @@
  *
  * A rejected or parked statement aborts the agent's transaction, and an
  * agent may roll back a logged one: a row written in that transaction would
- * vanish with it.  So these rows are written by a dynamic background
- * worker, in its own transaction, connected to the same database as the
- * bootstrap superuser; the agent's backend waits for it to exit before it
- * goes on (and before it raises its ERROR), so the row is committed before
- * the agent sees the error.  This is the pg_background pattern, without
- * connecting back over libpq.  The worker sets the waiting backend's latch
- * right after its commit, so the backend does not wait for the worker's
- * exit as well.
+ * vanish with it.  So these rows are written by a background worker, in its
+ * own transaction, connected to the same database as the bootstrap
+ * superuser; the agent's backend waits until the worker has committed
+ * (before it raises its ERROR), so the row is committed before the agent
+ * sees the error.  This is the pg_background pattern, without connecting
+ * back over libpq.
  *
  * A job travels in a small dynamic shared memory segment: its kind, its
  * text arguments, and room for the result (request id, outcome, or the
  * worker's error message).  The worker runs one fixed SQL statement per
- * kind (ag_job_sql), with the arguments as parameters.
+ * kind (ag_job_sql), with the arguments as parameters, sets done (or
+ * failed) and then the requester's latch.
+ *
+ * Who runs a job.  Starting a worker costs 15-20 ms (fork, connection,
+ * cold caches), more than the whole budget for parking a statement.  So
+ * each database with agent work gets a persistent writer: a slot in shared
+ * memory (shmem.c) holds its database, its latch and a queue of job
+ * segment handles.  The protocol, all under the slot mutex:
+ *	 - a backend finds the slot of its database (or claims a free one and
+ *	   registers the writer), appends its handle, and sets the writer's
+ *	   latch; a writer not yet connected drains the queue when it is;
+ *	 - the writer takes one handle at a time, runs the job in its own
+ *	   transaction, and sets the requester's latch; an error in a job is
+ *	   reported back through the segment and the writer goes on;
+ *	 - the writer leaves - clearing its slot under the mutex, so no job can
+ *	   be queued to a writer that is gone - when it has been idle for
+ *	   agent_guard.writer_idle_timeout, when asked to (leave), and on
+ *	   SIGTERM or error (a before_shmem_exit callback clears the slot).
+ * A requester waits on its latch and, every 100 ms, checks that the slot
+ * still belongs to the writer it queued to (same generation); if the
+ * writer went away without answering, the job is run by a one-shot worker
+ * instead, which is also the path when no slot is free or the idle
+ * timeout is 0.  A job whose requester has gone (its segment cannot be
+ * attached) is skipped.
+ *
+ * DROP DATABASE, CREATE DATABASE ... TEMPLATE, ALTER DATABASE RENAME or
+ * SET TABLESPACE need the database to have no other connections.  The
+ * ProcessUtility hook, which runs in every backend, calls
+ * ag_writer_leave() for the database first; PostgreSQL itself then waits
+ * up to 5 s for other backends to go (CountOtherDBBackends), which is
+ * plenty for an idle writer.
  *
  * Failure: ag_run_job() returns false and says why (no worker slot free,
  * the worker failed).  For an audit row the server-log line remains the
  * record; for parking the caller rejects the statement - it never lets it
- * through.  The worker sets lock_timeout and statement_timeout: the agent's
- * backend waits for it while holding its locks, so a lock the agent holds
- * on the guard's tables must make the worker give up, not wait forever.
+ * through.  The worker sets lock_timeout: the agent's backend waits for it
+ * while holding its locks, so a lock the agent holds on the guard's tables
+ * must make the worker give up, not wait forever.
  *
  *-------------------------------------------------------------------------
  */
 #include "agent_guard.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -49,11 +82,13 @@
 
 typedef struct AgJobShared
 {
-	Latch	   *requester_latch;	/* set by the worker after its commit */
+	Latch	   *requester_latch;	/* set by the worker when it is done */
 	Oid			dbid;
 	AgJobKind	kind;
 	int			nargs;
-	bool		done;			/* set by the worker after its commit */
+	bool		done;			/* committed */
+	bool		failed;			/* the job failed: see errmsg */
+	bool		pinned;			/* nobody waits: the writer unpins it */
 	int64		result_id;
 	int32		result_attempts;
 	char		outcome[16];
@@ -77,25 +112,193 @@ static const char *const ag_job_sql[] = {
 	" $6, $7, $8, $9::inet, $10, $11::integer, $12::interval)",
 };
 
+/* How a requester waits: its latch, and a look at the writer's slot. */
+#define AG_POLL_MS	100
+/* A slot claimed this long ago whose writer never connected is dead. */
+#define AG_START_TIMEOUT_MS 10000
+
 PGDLLEXPORT void ag_worker_main(Datum arg);
+PGDLLEXPORT void ag_writer_main(Datum arg);
+
+/* In a writer: its slot, and the generation it was started for. */
+static int	ag_my_slot = -1;
+static uint32 ag_my_generation = 0;
+
+static void
+ag_worker_define(BackgroundWorker *worker, const char *function, Datum arg)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, AG_NAME);
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "agent_guard writer");
+	snprintf(worker->bgw_type, BGW_MAXLEN, "agent_guard writer");
+	worker->bgw_main_arg = arg;
+	worker->bgw_notify_pid = MyProcPid;
+}
+
+/* ---------- the requester's side ---------- */
+
+/*
+ * Queue a job segment to this database's persistent writer, starting one
+ * in a free slot if there is none.  Returns the slot (and its generation
+ * in *generation), or -1 when no persistent writer can take it.
+ */
+static int
+ag_writer_submit(dsm_handle job, uint32 *generation)
+{
+	int			slot = -1;
+	bool		start = false;
+	Latch	   *latch = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+	AgWriterSlot *w;
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	if (ag_shared == NULL || ag_writer_idle_timeout <= 0)
+		return -1;
+
+	SpinLockAcquire(&ag_shared->mutex);
+	for (int i = 0; i < AG_WRITER_SLOTS; i++)
+	{
+		w = &ag_shared->writers[i];
+		/* a writer that never connected (its start failed) frees its slot */
+		if (OidIsValid(w->dbid) && w->pid == 0 &&
+			TimestampDifferenceExceeds(w->claimed_at, now, AG_START_TIMEOUT_MS))
+			w->dbid = InvalidOid;
+		if (w->dbid == MyDatabaseId && !w->leave)
+			slot = i;
+	}
+	if (slot < 0)
+	{
+		for (int i = 0; i < AG_WRITER_SLOTS && slot < 0; i++)
+		{
+			w = &ag_shared->writers[i];
+			if (!OidIsValid(w->dbid))
+			{
+				slot = i;
+				start = true;
+				w->dbid = MyDatabaseId;
+				w->generation++;
+				w->pid = 0;
+				w->latch = NULL;
+				w->leave = false;
+				w->claimed_at = now;
+				w->head = 0;
+				w->count = 0;
+			}
+		}
+	}
+	if (slot >= 0)
+	{
+		w = &ag_shared->writers[slot];
+		if (w->count < AG_WRITER_QUEUE)
+		{
+			w->queue[(w->head + w->count) % AG_WRITER_QUEUE] = job;
+			w->count++;
+			latch = w->latch;
+			*generation = w->generation;
+		}
+		else
+			slot = -1;			/* queue full: the one-shot path */
+	}
+	SpinLockRelease(&ag_shared->mutex);
+
+	if (latch != NULL)
+		SetLatch(latch);
+	if (!start)
+		return slot;
+
+	ag_worker_define(&worker, "ag_writer_main", Int32GetDatum(slot));
+	memcpy(worker.bgw_extra, generation, sizeof(uint32));
+	worker.bgw_notify_pid = 0;	/* the writer outlives this statement */
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		/* give the slot back, with whatever was queued to it meanwhile */
+		SpinLockAcquire(&ag_shared->mutex);
+		w = &ag_shared->writers[slot];
+		if (w->generation == *generation)
+			w->dbid = InvalidOid;
+		SpinLockRelease(&ag_shared->mutex);
+		return -1;
+	}
+	return slot;
+}
+
+/* Is the writer we queued to still there (or still starting)? */
+static bool
+ag_writer_alive(int slot, uint32 generation)
+{
+	AgWriterSlot *w = &ag_shared->writers[slot];
+	bool		alive;
+
+	SpinLockAcquire(&ag_shared->mutex);
+	alive = w->generation == generation && OidIsValid(w->dbid);
+	SpinLockRelease(&ag_shared->mutex);
+	return alive;
+}
+
+/* Run the job in a one-shot worker and wait for its answer. */
+static bool
+ag_run_one_shot(dsm_segment *seg, AgJobShared *sh, char **failure)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	BgwHandleStatus status;
+
+	ag_worker_define(&worker, "ag_worker_main",
+					 UInt32GetDatum(dsm_segment_handle(seg)));
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		*failure = pstrdup("no background worker slot is free (max_worker_processes)");
+		return false;
+	}
+	/*
+	 * The worker sets our latch when it is done; the postmaster also sets
+	 * it when the worker stops, so a worker that fails is noticed too.
+	 */
+	for (;;)
+	{
+		pid_t		pid;
+
+		CHECK_FOR_INTERRUPTS();
+		if (sh->done || sh->failed)
+			break;
+		status = GetBackgroundWorkerPid(handle, &pid);
+		if (status == BGWH_STOPPED || status == BGWH_POSTMASTER_DIED)
+		{
+			pg_read_barrier();
+			break;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	return true;
+}
 
 /*
  * Run a job in a background worker and wait for it.  Returns true when the
  * worker committed; otherwise false with *failure saying why.
+ *
+ * With nowait, the job is handed to the persistent writer and not waited
+ * for: the segment is pinned, so it outlives this backend's mapping, and
+ * the writer unpins it when done.  Where no persistent writer takes it,
+ * the job is run and waited for as usual.
  */
 bool
 ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
-		   char **failure)
+		   char **failure, bool nowait)
 {
 	Size		size = offsetof(AgJobShared, data);
 	Size		off = 0;
 	dsm_segment *seg;
 	AgJobShared *sh;
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	BgwHandleStatus status;
+	int			slot;
+	uint32		generation = 0;
 	bool		ok;
-
 
 	Assert(nargs <= AG_JOB_MAX_ARGS);
 	for (int i = 0; i < nargs; i++)
@@ -119,47 +322,52 @@ ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
 		sh->data[off + len] = '\0';
 		off += len + 1;
 	}
+	if (nowait)
+	{
+		dsm_pin_segment(seg);
+		sh->pinned = true;
+	}
+	pg_write_barrier();
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, AG_NAME);
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "ag_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "agent_guard writer");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "agent_guard writer");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-	worker.bgw_notify_pid = MyProcPid;
-
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	slot = ag_writer_submit(dsm_segment_handle(seg), &generation);
+	if (nowait)
+	{
+		if (slot >= 0)
+		{
+			dsm_detach(seg);
+			return true;
+		}
+		sh->pinned = false;
+		dsm_unpin_segment(dsm_segment_handle(seg));
+	}
+	if (slot >= 0)
+	{
+		/* wait for the writer; if it goes away unanswered, go one-shot */
+		for (;;)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (sh->done || sh->failed)
+				break;
+			if (!ag_writer_alive(slot, generation))
+			{
+				pg_read_barrier();
+				if (!sh->done && !sh->failed)
+					slot = -1;
+				break;
+			}
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 AG_POLL_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+	if (slot < 0 && !ag_run_one_shot(seg, sh, failure))
 	{
 		dsm_detach(seg);
-		*failure = pstrdup("no background worker slot is free (max_worker_processes)");
 		return false;
 	}
-	/*
-	 * Wait for the worker's commit, not for its exit: it sets our latch as
-	 * soon as it has committed (exiting and being reaped takes as long
-	 * again).  The postmaster also sets our latch when the worker stops, so
-	 * a worker that fails is noticed too.
-	 */
-	for (;;)
-	{
-		pid_t		pid;
 
-		CHECK_FOR_INTERRUPTS();
-		if (sh->done)
-			break;
-		status = GetBackgroundWorkerPid(handle, &pid);
-		if (status == BGWH_STOPPED || status == BGWH_POSTMASTER_DIED)
-		{
-			pg_read_barrier();
-			break;
-		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
+	pg_read_barrier();
 	ok = sh->done;
 	if (ok && result != NULL)
 	{
@@ -174,40 +382,60 @@ ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
 	return ok;
 }
 
+/*
+ * Ask the writer of a database to leave (DROP DATABASE and the other
+ * commands that need the database to themselves).  Does not wait: the
+ * command itself waits for other backends to go.
+ */
 void
-ag_worker_main(Datum arg)
+ag_writer_leave(Oid dbid)
 {
-	dsm_segment *seg;
-	AgJobShared *sh;
-	Oid			argtypes[AG_JOB_MAX_ARGS];
-	Datum		values[AG_JOB_MAX_ARGS];
-	char		nulls[AG_JOB_MAX_ARGS];
+	Latch	   *latch = NULL;
 
-	ag_in_internal_work = true;
-	BackgroundWorkerUnblockSignals();
+	if (ag_shared == NULL || !OidIsValid(dbid))
+		return;
+	SpinLockAcquire(&ag_shared->mutex);
+	for (int i = 0; i < AG_WRITER_SLOTS; i++)
+	{
+		AgWriterSlot *w = &ag_shared->writers[i];
 
-	seg = dsm_attach(DatumGetUInt32(arg));
-	if (seg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("agent_guard writer: the job's shared memory is gone")));
-	sh = dsm_segment_address(seg);
+		if (w->dbid == dbid)
+		{
+			w->leave = true;
+			latch = w->latch;
+		}
+	}
+	SpinLockRelease(&ag_shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
 
-	BackgroundWorkerInitializeConnectionByOid(sh->dbid, InvalidOid, 0);
+/* ---------- the worker's side ---------- */
+
+static void
+ag_worker_connect(Oid dbid)
+{
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	SetConfigOption("lock_timeout", "5000", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("statement_timeout", "10000", PGC_SUSET, PGC_S_OVERRIDE);
 	/* nothing an agent created may be resolved by the writer's statements */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+}
 
-	for (int i = 0; i < sh->nargs; i++)
-	{
-		argtypes[i] = TEXTOID;
-		values[i] = CStringGetTextDatum(sh->data + sh->offsets[i]);
-		nulls[i] = sh->isnull[i] ? 'n' : ' ';
-	}
+/*
+ * Run one job in its own transaction and answer through its segment.  An
+ * error is reported back (failed, errmsg) and recovered from, so that a
+ * persistent writer can go on with the next job.
+ */
+static void
+ag_job_execute(AgJobShared *sh)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
+		Oid			argtypes[AG_JOB_MAX_ARGS];
+		Datum		values[AG_JOB_MAX_ARGS];
+		char		nulls[AG_JOB_MAX_ARGS];
 		int			ret;
 
 		SetCurrentStatementStartTimestamp();
@@ -215,6 +443,12 @@ ag_worker_main(Datum arg)
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, ag_job_sql[sh->kind]);
+		for (int i = 0; i < sh->nargs; i++)
+		{
+			argtypes[i] = TEXTOID;
+			values[i] = CStringGetTextDatum(sh->data + sh->offsets[i]);
+			nulls[i] = sh->isnull[i] ? 'n' : ' ';
+		}
 		ret = SPI_execute_with_args(ag_job_sql[sh->kind], sh->nargs, argtypes,
 									values, nulls, false, 0);
 		if (ret < 0)
@@ -238,24 +472,162 @@ ag_worker_main(Datum arg)
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		sh->done = true;
-		SetLatch(sh->requester_latch);	/* includes a memory barrier */
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(TopMemoryContext);
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		strlcpy(sh->errmsg, edata->message, sizeof(sh->errmsg));
 		EmitErrorReport();
+		AbortOutOfAnyTransaction();
 		FlushErrorState();
-		AbortCurrentTransaction();
-		dsm_detach(seg);
-		proc_exit(1);
+		FreeErrorData(edata);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		sh->failed = true;
+		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	SetLatch(sh->requester_latch);	/* includes a memory barrier */
+}
 
-	dsm_detach(seg);
+/* The one-shot worker: one job, then exit. */
+void
+ag_worker_main(Datum arg)
+{
+	dsm_segment *seg;
+	AgJobShared *sh;
+	bool		done;
+
+	ag_in_internal_work = true;
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	seg = dsm_attach(DatumGetUInt32(arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("agent_guard writer: the job's shared memory is gone")));
+	sh = dsm_segment_address(seg);
+	ag_worker_connect(sh->dbid);
+	ag_job_execute(sh);
+	done = sh->done;
+	dsm_detach(seg);			/* sh is gone from here on */
+	proc_exit(done ? 0 : 1);
+}
+
+/* A writer that goes, for whatever reason, frees its slot first. */
+static void
+ag_writer_release(int code, Datum arg)
+{
+	AgWriterSlot *w = &ag_shared->writers[ag_my_slot];
+
+	SpinLockAcquire(&ag_shared->mutex);
+	if (w->generation == ag_my_generation)
+	{
+		w->dbid = InvalidOid;
+		w->pid = 0;
+		w->latch = NULL;
+	}
+	SpinLockRelease(&ag_shared->mutex);
+}
+
+/* The persistent writer of one database (see the header comment). */
+void
+ag_writer_main(Datum arg)
+{
+	AgWriterSlot *w;
+	Oid			dbid;
+	TimestampTz last_job = GetCurrentTimestamp();
+
+	ag_in_internal_work = true;
+	ag_my_slot = DatumGetInt32(arg);
+	memcpy(&ag_my_generation, MyBgworkerEntry->bgw_extra, sizeof(uint32));
+	if (ag_shared == NULL || ag_my_slot < 0 || ag_my_slot >= AG_WRITER_SLOTS)
+		proc_exit(1);
+	w = &ag_shared->writers[ag_my_slot];
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	before_shmem_exit(ag_writer_release, (Datum) 0);
+
+	SpinLockAcquire(&ag_shared->mutex);
+	dbid = (w->generation == ag_my_generation) ? w->dbid : InvalidOid;
+	SpinLockRelease(&ag_shared->mutex);
+	if (!OidIsValid(dbid))
+		proc_exit(0);			/* the slot was given up meanwhile */
+
+	ag_worker_connect(dbid);
+
+	SpinLockAcquire(&ag_shared->mutex);
+	if (w->generation == ag_my_generation)
+	{
+		w->pid = MyProcPid;
+		w->latch = MyLatch;
+	}
+	SpinLockRelease(&ag_shared->mutex);
+
+	for (;;)
+	{
+		dsm_handle	job = DSM_HANDLE_INVALID;
+		bool		leave = false;
+		long		idle_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		idle_ms = ag_writer_idle_timeout * 1000L -
+			(long) ((GetCurrentTimestamp() - last_job) / 1000);
+
+		SpinLockAcquire(&ag_shared->mutex);
+		if (w->generation != ag_my_generation)
+			leave = true;
+		else if (w->count > 0)
+		{
+			job = w->queue[w->head];
+			w->head = (w->head + 1) % AG_WRITER_QUEUE;
+			w->count--;
+		}
+		else if (w->leave || idle_ms <= 0)
+		{
+			/* nothing queued: free the slot, so nothing more can be */
+			w->dbid = InvalidOid;
+			w->pid = 0;
+			w->latch = NULL;
+			leave = true;
+		}
+		SpinLockRelease(&ag_shared->mutex);
+		if (leave)
+			break;
+
+		if (job != DSM_HANDLE_INVALID)
+		{
+			dsm_segment *seg = dsm_attach(job);
+
+			/* no segment: the requester has gone, nobody needs the row */
+			if (seg != NULL)
+			{
+				AgJobShared *sh = dsm_segment_address(seg);
+
+				ag_job_execute(sh);
+				if (sh->pinned)
+					dsm_unpin_segment(job);
+				dsm_detach(seg);
+			}
+			last_job = GetCurrentTimestamp();
+			continue;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(idle_ms, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
 	proc_exit(0);
 }
 
@@ -293,6 +665,36 @@ ag_join_objects(List *objects)
 }
 
 /*
+ * Does this backend hold a lock on one of the guard's relations that
+ * blocks the writer's INSERT (ShareLock or stronger)?  Only a tamper
+ * attempt can, in the statement being refused (ALTER TABLE, TRUNCATE,
+ * CREATE TRIGGER ... on agent_guard.events): PostgreSQL takes the lock
+ * before the guard sees the statement.  Waiting for the writer would then
+ * wait for ourselves (until lock_timeout) and lose the row; not waiting
+ * lets the writer insert it as soon as the refused statement's transaction
+ * has aborted.  A rare path, so reading the lock table is fine.
+ */
+static bool
+ag_holds_guard_lock(void)
+{
+	LockData   *locks = GetLockStatusData();
+	LOCKMASK	strong = LOCKBIT_ON(ShareLock) | LOCKBIT_ON(ShareRowExclusiveLock) |
+		LOCKBIT_ON(ExclusiveLock) | LOCKBIT_ON(AccessExclusiveLock);
+
+	for (int i = 0; i < locks->nelements; i++)
+	{
+		LockInstanceData *l = &locks->locks[i];
+
+		if (l->pid == MyProcPid && (l->holdMask & strong) != 0 &&
+			l->locktag.locktag_type == LOCKTAG_RELATION &&
+			l->locktag.locktag_field1 == MyDatabaseId &&
+			get_rel_namespace(l->locktag.locktag_field2) == ag_guard_schema())
+			return true;
+	}
+	return false;
+}
+
+/*
  * One durable audit row.  Where it cannot be written (no extension in this
  * database, a standby, no worker) the decision's server-log line remains
  * the record, and a LOG line says the row is missing.
@@ -317,7 +719,8 @@ ag_audit(AgClass cls, const char *decision, const char *command,
 	args[7] = ag_join_objects(objects);
 	args[8] = request_id > 0 ? psprintf(INT64_FORMAT, request_id) : NULL;
 
-	if (!ag_run_job(AG_JOB_AUDIT, args, lengthof(args), NULL, &failure))
+	if (!ag_run_job(AG_JOB_AUDIT, args, lengthof(args), NULL, &failure,
+					cls == AG_CLASS_GUARD && ag_holds_guard_lock()))
 		ereport(LOG,
 				(errmsg("agent_guard: audit row not written: %s", failure),
 				 errhidestmt(true)));
