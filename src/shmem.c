@@ -19,13 +19,11 @@
 #include "agent_guard.h"
 
 #include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
-#include "utils/tuplestore.h"
 
 AgShared   *ag_shared = NULL;
 
@@ -79,32 +77,40 @@ ag_count(AgClass cls, AgCounter counter)
 }
 
 /*
- * agent_guard._counters(): one row per class with the number of decisions
- * of each kind since the server started, in AgCounter order (parked,
- * rejected, logged, used): the agent_guard.counters view.
+ * agent_guard._counter(class, decision): how many decisions of this kind
+ * were made since the server started; NULL without the shared memory (not
+ * preloaded).  The agent_guard.counters view shows them all.
  */
-PG_FUNCTION_INFO_V1(ag_counters);
+PG_FUNCTION_INFO_V1(ag_counter);
 Datum
-ag_counters(PG_FUNCTION_ARGS)
+ag_counter(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	static const char *const names[AG_NUM_COUNTERS] = {
+		[AG_COUNT_PARKED] = "parked",
+		[AG_COUNT_REJECTED] = "rejected",
+		[AG_COUNT_LOGGED] = "logged",
+		[AG_COUNT_USED] = "used",
+	};
+	char	   *cls = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *decision = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	InitMaterializedSRF(fcinfo, 0);
 	for (int c = 0; c < AG_NUM_CLASSES; c++)
 	{
-		Datum		values[1 + AG_NUM_COUNTERS];
-		bool		nulls[1 + AG_NUM_COUNTERS] = {0};
-
-		values[0] = CStringGetTextDatum(ag_class_name((AgClass) c));
+		if (strcmp(cls, ag_class_name((AgClass) c)) != 0)
+			continue;
 		for (int d = 0; d < AG_NUM_COUNTERS; d++)
 		{
+			if (strcmp(decision, names[d]) != 0)
+				continue;
 			if (ag_shared == NULL)
-				nulls[1 + d] = true;
-			else
-				values[1 + d] = Int64GetDatum((int64)
-											  pg_atomic_read_u64(&ag_shared->counters[c][d]));
+				PG_RETURN_NULL();
+			PG_RETURN_INT64((int64) pg_atomic_read_u64(&ag_shared->counters[c][d]));
 		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	return (Datum) 0;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("agent_guard: no counter for class \"%s\" and decision \"%s\"",
+					cls, decision),
+			 errhint("Read the counters through the view agent_guard.counters.")));
+	PG_RETURN_NULL();			/* keep the compiler quiet */
 }

@@ -227,15 +227,22 @@ ag_writer_submit(dsm_handle job, uint32 *generation)
 	return slot;
 }
 
-/* Is the writer we queued to still there (or still starting)? */
+/*
+ * Is the writer we queued to still there, or still starting?  One that has
+ * not connected within AG_START_TIMEOUT_MS never will (it could not be
+ * forked, say): its slot is reclaimed by the next claim.
+ */
 static bool
 ag_writer_alive(int slot, uint32 generation)
 {
 	AgWriterSlot *w = &ag_shared->writers[slot];
+	TimestampTz now = GetCurrentTimestamp();
 	bool		alive;
 
 	SpinLockAcquire(&ag_shared->mutex);
-	alive = w->generation == generation && OidIsValid(w->dbid);
+	alive = w->generation == generation && OidIsValid(w->dbid) &&
+		!(w->pid == 0 &&
+		  TimestampDifferenceExceeds(w->claimed_at, now, AG_START_TIMEOUT_MS));
 	SpinLockRelease(&ag_shared->mutex);
 	return alive;
 }
