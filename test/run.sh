@@ -16,8 +16,8 @@ if [ "${1:-}" != "--suites" ]; then
     for f in regression.diffs output_iso/regression.diffs tmp_regress.log tmp_isolation.log tmp_tap.log; do
       [ -f "$dir/$f" ] && mkdir -p "$(dirname "$f")" && cp "$dir/$f" "$f"
     done
-    rm -rf tmp_check_tap results output_iso
-    for d in tmp_check_tap results output_iso; do
+    rm -rf tmp_check_tap results output_iso log
+    for d in tmp_check_tap results output_iso log; do
       [ -d "$dir/$d" ] && cp -a "$dir/$d" .
     done
     rm -rf "$dir"
