@@ -43,7 +43,7 @@ CREATE FUNCTION agent_guard._park(
     p_role_name text, p_role_oid oid, p_class text, p_command text,
     p_objects text[], p_object_key text, p_query text, p_search_path text,
     p_client_addr inet, p_application_name text,
-    p_max_pending integer, p_request_ttl interval, p_estimated_rows bigint,
+    p_max_pending integer, p_request_ttl interval, p_estimated_rows bigint DEFAULT NULL,
     OUT request_id bigint, OUT outcome text, OUT attempts integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -99,8 +99,7 @@ BEGIN
     IF fresh THEN
         PERFORM pg_notify('agent_guard', json_build_object(
             'id', request_id, 'role', p_role_name, 'database', current_database(),
-            'class', p_class, 'command', p_command,
-            'estimated_rows', p_estimated_rows)::text);
+            'class', p_class, 'command', p_command)::text);
     END IF;
 END
 $$;

@@ -162,7 +162,7 @@ extern void ag_dml_init(void);
 /* rowlimit.c */
 extern void ag_rowlimit_init(void);
 extern void ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags,
-										 bool approved);
+										 bool approved, bool logged);
 extern char *ag_row_limit_hint(void);
 
 /* decide.c */

@@ -360,11 +360,15 @@ ag_merge_has_by_source_action(ModifyTable *mt, Bitmapset *targets)
 	return false;
 }
 
+/* What deciding the ModifyTable nodes of a plan came to. */
+#define AG_MODIFY_PERMIT	0x01	/* a human's permit let it run */
+#define AG_MODIFY_LOGGED	0x02	/* log action: warned and let it run */
+
 /*
  * Decide one ModifyTable node: unbounded (no condition on the target), or
- * estimated above the row limit.  Returns true when a permit was used.
+ * estimated above the row limit.  Returns AG_MODIFY_* flags.
  */
-static bool
+static int
 ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 {
 	Bitmapset  *targets = NULL;
@@ -374,6 +378,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 				updates = false;
 	bool		by_source = false;
 	bool		unbounded = false;
+	bool		merge_actions_bounded = false;
 	double		plan_rows;
 	int64		limit;
 	const char *limit_source = NULL;
@@ -384,11 +389,11 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 
 	if (mt->operation != CMD_DELETE && mt->operation != CMD_UPDATE &&
 		mt->operation != CMD_MERGE)
-		return false;
+		return 0;
 
 	rte = rt_fetch(mt->nominalRelation, pstmt->rtable);
 	if (rte->rtekind != RTE_RELATION)
-		return false;
+		return 0;
 
 	foreach(lc, mt->resultRelations)
 		targets = bms_add_member(targets, lfirst_int(lc));
@@ -428,6 +433,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 				bool		actions_bounded;
 
 				ag_merge_actions(mt, targets, &deletes, &updates, &actions_bounded);
+				merge_actions_bounded = actions_bounded;
 				if (!actions_bounded)
 				{
 					by_source = ag_merge_has_by_source_action(mt, targets);
@@ -436,10 +442,10 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 				break;
 			}
 		default:
-			return false;
+			return 0;
 	}
 	if (!deletes && !updates)
-		return false;
+		return 0;
 
 	if (mt->operation != CMD_MERGE || !bounded)
 	{
@@ -448,11 +454,18 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 		unbounded = !bounded || by_source;
 	}
 
-	/* the planner's estimate against the row limit */
+	/*
+	 * The planner's estimate against the row limit.  A MERGE whose
+	 * destructive actions all carry a condition on the target is left to
+	 * the exact count: the plan estimates the joined rows, not how many of
+	 * them those conditions pick.
+	 */
 	plan_rows = outerPlan(mt) ? outerPlan(mt)->plan_rows : 0;
 	limit = ag_session_row_limit(&limit_source);
+	if (merge_actions_bounded)
+		limit = 0;
 	if (!unbounded && !(limit > 0 && plan_rows > (double) limit))
-		return false;
+		return 0;
 
 	/*
 	 * Exempt only when every relation whose rows change is: a parent or a
@@ -475,7 +488,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 			}
 		}
 		if (all_exempt)
-			return false;
+			return 0;
 	}
 	ObjectAddressSet(addr, RelationRelationId, rte->relid);
 
@@ -506,47 +519,48 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 		st.hint = ag_row_limit_hint();
 		st.limit_hint = st.hint;
 	}
-	return ag_decide(&st);
+	/* reject and park do not return */
+	return ag_decide(&st) ? AG_MODIFY_PERMIT : AG_MODIFY_LOGGED;
 }
 
 /*
- * Find every ModifyTable node of a plan tree.  Returns true when one of
- * them was allowed by a permit.
+ * Find every ModifyTable node of a plan tree.  Returns the AG_MODIFY_*
+ * flags of their decisions.
  */
-static bool
+static int
 ag_find_modify(Plan *plan, PlannedStmt *pstmt)
 {
 	ListCell   *lc;
-	bool		permit = false;
+	int			decided = 0;
 
 	if (plan == NULL)
-		return false;
+		return 0;
 	if (IsA(plan, ModifyTable))
-		permit |= ag_check_modify((ModifyTable *) plan, pstmt);
+		decided |= ag_check_modify((ModifyTable *) plan, pstmt);
 
-	permit |= ag_find_modify(plan->lefttree, pstmt);
-	permit |= ag_find_modify(plan->righttree, pstmt);
+	decided |= ag_find_modify(plan->lefttree, pstmt);
+	decided |= ag_find_modify(plan->righttree, pstmt);
 	switch (nodeTag(plan))
 	{
 		case T_Append:
 			foreach(lc, ((Append *) plan)->appendplans)
-				permit |= ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), pstmt);
 			break;
 		case T_MergeAppend:
 			foreach(lc, ((MergeAppend *) plan)->mergeplans)
-				permit |= ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), pstmt);
 			break;
 		case T_SubqueryScan:
-			permit |= ag_find_modify(((SubqueryScan *) plan)->subplan, pstmt);
+			decided |= ag_find_modify(((SubqueryScan *) plan)->subplan, pstmt);
 			break;
 		case T_CustomScan:
 			foreach(lc, ((CustomScan *) plan)->custom_plans)
-				permit |= ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), pstmt);
 			break;
 		default:
 			break;
 	}
-	return permit;
+	return decided;
 }
 
 static void ag_check_writes(List *perms);
@@ -555,7 +569,7 @@ static void
 ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	PlannedStmt *pstmt = queryDesc->plannedstmt;
-	volatile bool permit = false;
+	volatile int decided = 0;
 
 	if ((pstmt->commandType == CMD_UPDATE ||
 		 pstmt->commandType == CMD_DELETE ||
@@ -574,13 +588,9 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		{
 			/* tampering first: refused as such, never parked as a change */
 			ag_check_writes(AG_PLAN_PERMS(pstmt));
-			if (ag_find_modify(pstmt->planTree, pstmt))
-				permit = true;
+			decided |= ag_find_modify(pstmt->planTree, pstmt);
 			foreach(lc, pstmt->subplans)
-			{
-				if (ag_find_modify(lfirst(lc), pstmt))
-					permit = true;
-			}
+				decided |= ag_find_modify(lfirst(lc), pstmt);
 		}
 		PG_FINALLY();
 		{
@@ -595,7 +605,9 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 
 	/* the exact row count (rowlimit.c): agent sessions only */
-	ag_rowlimit_executor_started(queryDesc, eflags, permit);
+	ag_rowlimit_executor_started(queryDesc, eflags,
+								 (decided & AG_MODIFY_PERMIT) != 0,
+								 (decided & AG_MODIFY_LOGGED) != 0);
 }
 
 /*

@@ -397,10 +397,12 @@ ag_wrap_walker(PlanState *ps, void *context)
 
 /*
  * Called by dml.c's ExecutorStart hook once the executor has started.
- * "approved": dml.c let it run on a permit.
+ * "approved": dml.c let it run on a permit; "logged": dml.c warned about
+ * it in log mode (the count then warns no more in this statement).
  */
 void
-ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved)
+ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
+							 bool logged)
 {
 	PlannedStmt *pstmt = queryDesc->plannedstmt;
 	EState	   *estate = queryDesc->estate;
@@ -429,6 +431,8 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved)
 	if (is_top)
 		ag_set_top_query(queryDesc->sourceText, pstmt->stmt_location,
 						 pstmt->stmt_len);
+	if (logged)
+		ag_limit_logged = true;
 
 	if (approved ||
 		!(pstmt->commandType == CMD_DELETE || pstmt->commandType == CMD_UPDATE ||
@@ -456,6 +460,9 @@ ag_planner(AG_PLANNER_ARGS)
 			return AG_PLANNER_CALL(prev_planner);
 		return AG_PLANNER_CALL(standard_planner);
 	}
+	/* functions folded at plan time count for the statement being planned */
+	if (ag_nesting == 0 && query_string != NULL)
+		ag_set_top_query(query_string, parse->stmt_location, parse->stmt_len);
 	ag_nesting++;
 	PG_TRY();
 	{

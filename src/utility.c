@@ -435,8 +435,10 @@ ag_objects_label(const char *verb, const char *noun, List *dropped, int nlisted,
 	if (!has_rows || unknown)
 		return psprintf("It would %s %d %s%s", verb, nlisted, noun,
 						nlisted == 1 ? "" : "s");
-	return psprintf("It would %s %d %s%s and about " INT64_FORMAT " row%s",
+	/* "remove 3 objects and about 1200 rows", "empty 2 tables holding ..." */
+	return psprintf("It would %s %d %s%s %s about " INT64_FORMAT " row%s",
 					verb, nlisted, noun, nlisted == 1 ? "" : "s",
+					strcmp(verb, "empty") == 0 ? "holding" : "and",
 					rows, rows == 1 ? "" : "s");
 }
 
@@ -754,6 +756,12 @@ ag_on_drop(const ObjectAddress *addr)
 	else
 	{
 		d->parent_rel = ag_object_relation(addr);
+		/* a constraint's triggers (a foreign key's) go with it: listed as it */
+		if (addr->classId == TriggerRelationId)
+			d->hidden = OidIsValid(ag_catalog_oid_field(TriggerRelationId,
+														TriggerOidIndexId,
+														addr->objectId,
+														Anum_pg_trigger_tgconstraint));
 		if (addr->classId == TypeRelationId)
 			d->hidden = OidIsValid(d->parent_rel) ||
 				get_typ_typrelid(get_element_type(addr->objectId)) != InvalidOid ||
