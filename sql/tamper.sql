@@ -136,7 +136,8 @@ DROP FUNCTION agent_guard.status();
 ALTER VIEW agent_guard.agents RENAME TO agents2;
 CREATE OR REPLACE VIEW agent_guard.agents AS
     SELECT NULL::regrole AS role, NULL::text COLLATE "C" AS action, NULL::bool AS superuser,
-           NULL::bool AS can_login, NULL::regrole[] AS covered_members WHERE false;
+           NULL::bool AS can_login, NULL::regrole[] AS covered_members,
+           NULL::bigint AS max_rows WHERE false;
 ALTER ROLE tp_super SET agent_guard.default_action = 'log';
 ALTER SYSTEM SET shared_preload_libraries = '';
 LOAD 'auto_explain';

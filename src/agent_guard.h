@@ -12,8 +12,11 @@
  *				  tag_role()/untag_role() validation
  *	  utility.c   ProcessUtility and object_access hooks: DROP, TRUNCATE and
  *				  tamper attempts, collected per utility statement
- *	  dml.c		  executor hooks: unbounded DELETE/UPDATE/MERGE, writes to
- *				  the guard's own tables and to system catalogs
+ *	  dml.c		  executor hooks: unbounded DELETE/UPDATE/MERGE (no WHERE, or
+ *				  a plan estimate above the row limit), writes to the
+ *				  guard's own tables and to system catalogs
+ *	  rowlimit.c  the exact row count of agent DML over one top-level
+ *				  statement, and the statement nesting level it needs
  *	  decide.c	  the one decision point: allow, log, reject, park, and the
  *				  one-shot permits of approved requests
  *	  worker.c	  durable writes (audit rows, parked requests) made by a
@@ -31,6 +34,7 @@
 #include "postgres.h"
 
 #include "catalog/objectaddress.h"
+#include "executor/execdesc.h"
 #include "nodes/pg_list.h"
 #include "port/atomics.h"
 #include "storage/dsm.h"
@@ -42,7 +46,7 @@
 #include "compat.h"
 
 #define AG_NAME				"agent_guard"
-#define AG_VERSION			"1.0"
+#define AG_VERSION			"1.1"
 
 /*
  * SQLSTATEs, documented in README.md.  All in class 42 (syntax error or
@@ -81,6 +85,14 @@ typedef enum AgClass
  * "reason" a sentence for DETAIL saying why the statement is guarded,
  * "object_key" the exact objects ("classid:objid:subid,...", sorted) that an
  * approval is bound to.
+ *
+ * Row limits (1.1): "estimated_rows" is what the statement would change or
+ * remove (plan estimate, rows counted so far, or table statistics; -1 when
+ * unknown), stored on requests and events; "objects_label" replaces
+ * "Objects" before the object list in DETAIL ("It would remove 3 objects
+ * and about 1200 rows"); "stopped_after" > 0 marks a statement stopped by
+ * the exact row count after that many rows, "row_limit" the limit it
+ * passed; "limit_hint" is added to the hint of a parked statement.
  */
 typedef struct AgStatement
 {
@@ -91,6 +103,11 @@ typedef struct AgStatement
 	const char *reason;
 	const char *hint;
 	const char *object_key;
+	int64		estimated_rows;
+	const char *objects_label;
+	int64		stopped_after;
+	int64		row_limit;
+	const char *limit_hint;
 } AgStatement;
 
 /* Jobs run by a background worker in its own transaction (worker.c). */
@@ -158,6 +175,7 @@ extern int	ag_max_pending;
 extern int	ag_request_ttl;
 extern int	ag_approval_ttl;
 extern int	ag_writer_idle_timeout;
+extern int	ag_max_rows;
 extern bool ag_session_agent;
 extern bool ag_session_latched;
 extern bool ag_preloaded;
@@ -165,7 +183,7 @@ extern bool ag_preloaded;
 /* shmem.c */
 extern AgShared *ag_shared;
 extern void ag_shmem_init(void);
-extern void ag_count(AgClass cls, AgCounter counter);
+extern void ag_count_decision(AgClass cls, AgCounter counter);
 
 /* tags.c */
 extern void ag_tags_init(void);
@@ -174,6 +192,8 @@ extern AgAction ag_role_tag(Oid roleid);
 extern bool ag_role_is_agent(Oid roleid);
 extern const char *ag_action_name(AgAction action);
 extern bool ag_parse_action(const char *name, AgAction *action);
+extern bool ag_parse_label(const char *label, AgAction *action, int64 *max_rows);
+extern int64 ag_session_row_limit(const char **source);
 extern void ag_tag_new_role(Oid roleid);
 extern char *ag_session_tag_sentence(void);
 extern const char *ag_agent_role_name(void);
@@ -190,9 +210,15 @@ extern char *ag_object_description(const ObjectAddress *addr);
 /* dml.c */
 extern void ag_dml_init(void);
 
+/* rowlimit.c */
+extern void ag_rowlimit_init(void);
+extern void ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags,
+										 bool approved, bool logged);
+extern char *ag_row_limit_hint(void);
+
 /* decide.c */
 extern const char *ag_class_name(AgClass cls);
-extern void ag_decide(const AgStatement *st);
+extern bool ag_decide(const AgStatement *st);
 extern void ag_tamper(const char *command, const char *target,
 					  const char *reason);
 extern char *ag_current_query_text(void);
@@ -204,7 +230,8 @@ extern void ag_restore_current_query(const AgQueryRef *ref);
 extern bool ag_run_job(AgJobKind kind, const char **args, int nargs,
 					   AgJobResult *result, char **failure, bool nowait);
 extern void ag_audit(AgClass cls, const char *decision, const char *command,
-					 List *objects, const char *query, int64 request_id);
+					 List *objects, const char *query, int64 request_id,
+					 int64 estimated_rows);
 extern char *ag_client_addr(void);
 extern char *ag_join_objects(List *objects);
 extern void ag_writer_leave(Oid dbid);

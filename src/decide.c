@@ -21,6 +21,12 @@
  * Tamper attempts (class "guard") go to ag_tamper(): always rejected, with
  * SQLSTATE 42AG2, never loggable or parkable.
  *
+ * Row limits (1.1): a statement the exact row count stopped (stopped_after
+ * set) is worded as such ("DELETE on public.t stopped after 6 rows"), and
+ * every request and audit row carries the statement's estimated_rows.
+ * ag_decide() returns true when a permit was used, so that the row count
+ * can lift the limit for what the human approved.
+ *
  * Audit rows and requests are written by a background worker in its own
  * transaction (worker.c) before the ERROR is raised, so they survive the
  * abort.  Permits are taken with SPI in the agent's own transaction, as the
@@ -196,7 +202,7 @@ ag_log_decision(AgCounter decision, AgClass cls, const char *what,
 		[AG_COUNT_USED] = "allowed",
 	};
 
-	ag_count(cls, decision);
+	ag_count_decision(cls, decision);
 	ereport(LOG,
 			(errmsg("agent_guard: %s %s by role \"%s\" in database \"%s\"%s: %s",
 					words[decision], ag_class_name(cls), ag_role_name(),
@@ -305,6 +311,13 @@ ag_reject(const AgStatement *st, const char *what, const char *detail,
 		  const char *why)
 {
 	ag_log_decision(AG_COUNT_REJECTED, st->cls, what, 0);
+	if (st->stopped_after > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_AG_REJECTED),
+				 errmsg("agent_guard: %s stopped after " INT64_FORMAT " rows: agent role \"%s\" has a row limit of " INT64_FORMAT,
+						what, st->stopped_after, ag_role_name(), st->row_limit),
+				 errdetail("%s%s%s", detail, why ? " " : "", why ? why : ""),
+				 errhint("%s", st->hint)));
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_REJECTED),
 			 errmsg("agent_guard: %s is not allowed for agent role \"%s\"",
@@ -324,7 +337,7 @@ static void
 ag_park(const AgStatement *st, const char *what, const char *detail,
 		const char *text)
 {
-	const char *args[12];
+	const char *args[13];
 	AgJobResult res;
 	char	   *failure;
 
@@ -347,6 +360,8 @@ ag_park(const AgStatement *st, const char *what, const char *detail,
 	args[9] = application_name;
 	args[10] = psprintf("%d", ag_max_pending);
 	args[11] = psprintf("%d seconds", ag_request_ttl);
+	args[12] = st->estimated_rows >= 0 ?
+		psprintf(INT64_FORMAT, st->estimated_rows) : NULL;
 	if (args[4] == NULL)
 		args[4] = "";
 
@@ -362,17 +377,21 @@ ag_park(const AgStatement *st, const char *what, const char *detail,
 	ag_log_decision(AG_COUNT_PARKED, st->cls, what, res.id);
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_PARKED),
+			 st->stopped_after > 0 ?
+			 errmsg("agent_guard: %s stopped after " INT64_FORMAT " rows and parked for approval as request " INT64_FORMAT,
+					what, st->stopped_after, res.id) :
 			 errmsg("agent_guard: %s parked for approval as request " INT64_FORMAT,
 					what, res.id),
 			 errdetail("%s%s", detail,
 					   res.attempts > 1 ?
 					   psprintf(" The same statement is already waiting: this is attempt %d.", res.attempts) :
 					   " The request is recorded and waits for a human decision."),
-			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same search_path, and it will run once.",
-					 res.id)));
+			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same search_path, and it will run once.%s%s",
+					 res.id, st->limit_hint ? " " : "",
+					 st->limit_hint ? st->limit_hint : "")));
 }
 
-void
+bool
 ag_decide(const AgStatement *st)
 {
 	AgAction	action = ag_session_action();
@@ -383,12 +402,14 @@ ag_decide(const AgStatement *st)
 	char	   *text;			/* what requests and permits match on */
 
 	if (action == AG_ACTION_NONE)
-		return;
+		return false;
 
 	what = ag_what(st->command, st->target);
 	objects = ag_join(st->objects, ", ", 25);
-	detail = psprintf("%s%s%s%s %s", st->reason,
-					  objects[0] ? " Objects: " : "", objects,
+	detail = psprintf("%s%s%s%s%s%s %s", st->reason,
+					  objects[0] ? " " : "",
+					  objects[0] ? (st->objects_label ? st->objects_label : "Objects") : "",
+					  objects[0] ? ": " : "", objects,
 					  objects[0] ? "." : "", ag_session_tag_sentence());
 	query = ag_current_query_text();
 	text = ag_statement_text(st);
@@ -396,14 +417,24 @@ ag_decide(const AgStatement *st)
 	if (action == AG_ACTION_LOG)
 	{
 		ag_log_decision(AG_COUNT_LOGGED, st->cls, what, 0);
-		ag_audit(st->cls, "logged", st->command, st->objects, query, 0);
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("agent_guard: %s by agent role \"%s\" was allowed in log mode",
-						what, ag_role_name()),
-				 errdetail("%s", detail),
-				 errhint("With action \"park\" or \"reject\" this statement would have been stopped.")));
-		return;
+		ag_audit(st->cls, "logged", st->command, st->objects, query, 0,
+				 st->estimated_rows);
+		if (st->stopped_after > 0)
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("agent_guard: %s by agent role \"%s\" passed its row limit of " INT64_FORMAT " and was allowed in log mode",
+							what, ag_role_name(), st->row_limit),
+					 errdetail("%s", detail),
+					 errhint("With action \"park\" or \"reject\" this statement would have been stopped after " INT64_FORMAT " rows.",
+							 st->stopped_after)));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("agent_guard: %s by agent role \"%s\" was allowed in log mode",
+							what, ag_role_name()),
+					 errdetail("%s", detail),
+					 errhint("With action \"park\" or \"reject\" this statement would have been stopped.")));
+		return false;
 	}
 
 	if (action == AG_ACTION_PARK)
@@ -417,13 +448,15 @@ ag_decide(const AgStatement *st)
 					(errmsg("agent_guard: %s runs with the approval of request " INT64_FORMAT,
 							what, request_id),
 					 errdetail("The approval is used up: running the statement again needs a new one.")));
-			return;
+			return true;
 		}
 		ag_park(st, what, detail, text);
 	}
 
-	ag_audit(st->cls, "rejected", st->command, st->objects, query, 0);
+	ag_audit(st->cls, "rejected", st->command, st->objects, query, 0,
+			 st->estimated_rows);
 	ag_reject(st, what, detail, NULL);
+	return false;				/* not reached */
 }
 
 void
@@ -434,7 +467,7 @@ ag_tamper(const char *command, const char *target, const char *reason)
 	ag_log_decision(AG_COUNT_REJECTED, AG_CLASS_GUARD, what, 0);
 	ag_audit(AG_CLASS_GUARD, "rejected", command,
 			 target ? list_make1(pstrdup(target)) : NIL,
-			 ag_current_query_text(), 0);
+			 ag_current_query_text(), 0, -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_AG_TAMPER),
 			 errmsg("agent_guard: %s is not allowed for agent role \"%s\"",

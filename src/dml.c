@@ -30,6 +30,16 @@
  * scanned without a qual, is unbounded.  For MERGE, a destructive action
  * whose WHEN condition references a column is bounded too.
  *
+ * Row limit, before anything runs (1.1).  A ModifyTable node doing DELETE,
+ * UPDATE or MERGE whose subplan the planner estimates to return more rows
+ * than the session's row limit (ag_session_row_limit) counts as unbounded
+ * too, whatever its WHERE clause: parked, rejected or logged the same way,
+ * with the estimate in DETAIL and on the request.  For MERGE the estimate is
+ * of the joined rows, inserts included (an over-estimate: the exact count
+ * while it runs counts only updates and deletes).  The exact count itself
+ * lives in rowlimit.c, which wraps the same nodes after the executor has
+ * started; it is told whether this executor runs on a permit a human gave.
+ *
  * Exempt: target relations that are temporary or created in this
  * transaction.  EXPLAIN without ANALYZE never runs the plan: not guarded.
  *
@@ -350,15 +360,28 @@ ag_merge_has_by_source_action(ModifyTable *mt, Bitmapset *targets)
 	return false;
 }
 
-static void
+/* What deciding the ModifyTable nodes of a plan came to. */
+#define AG_MODIFY_PERMIT	0x01	/* a human's permit let it run */
+#define AG_MODIFY_LOGGED	0x02	/* log action: warned and let it run */
+
+/*
+ * Decide one ModifyTable node: unbounded (no condition on the target), or
+ * estimated above the row limit.  Returns AG_MODIFY_* flags.
+ */
+static int
 ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 {
 	Bitmapset  *targets = NULL;
 	bool		has_target,
-				bounded;
+				bounded = true;
 	bool		deletes = false,
 				updates = false;
 	bool		by_source = false;
+	bool		unbounded = false;
+	bool		merge_actions_bounded = false;
+	double		plan_rows;
+	int64		limit;
+	const char *limit_source = NULL;
 	RangeTblEntry *rte;
 	ObjectAddress addr;
 	AgStatement st = {0};
@@ -366,11 +389,11 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 
 	if (mt->operation != CMD_DELETE && mt->operation != CMD_UPDATE &&
 		mt->operation != CMD_MERGE)
-		return;
+		return 0;
 
 	rte = rt_fetch(mt->nominalRelation, pstmt->rtable);
 	if (rte->rtekind != RTE_RELATION)
-		return;
+		return 0;
 
 	foreach(lc, mt->resultRelations)
 		targets = bms_add_member(targets, lfirst_int(lc));
@@ -410,21 +433,39 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 				bool		actions_bounded;
 
 				ag_merge_actions(mt, targets, &deletes, &updates, &actions_bounded);
-				if (actions_bounded)
-					return;
-				by_source = ag_merge_has_by_source_action(mt, targets);
+				merge_actions_bounded = actions_bounded;
+				if (!actions_bounded)
+				{
+					by_source = ag_merge_has_by_source_action(mt, targets);
+					bounded = false;	/* the join decides, below */
+				}
 				break;
 			}
 		default:
-			return;
+			return 0;
 	}
 	if (!deletes && !updates)
-		return;
+		return 0;
 
-	ag_plan_bounds(outerPlan(mt), targets, &has_target, &bounded);
-	/* WHEN NOT MATCHED BY SOURCE acts on rows the join did not pick */
-	if (bounded && !by_source)
-		return;
+	if (mt->operation != CMD_MERGE || !bounded)
+	{
+		ag_plan_bounds(outerPlan(mt), targets, &has_target, &bounded);
+		/* WHEN NOT MATCHED BY SOURCE acts on rows the join did not pick */
+		unbounded = !bounded || by_source;
+	}
+
+	/*
+	 * The planner's estimate against the row limit.  A MERGE whose
+	 * destructive actions all carry a condition on the target is left to
+	 * the exact count: the plan estimates the joined rows, not how many of
+	 * them those conditions pick.
+	 */
+	plan_rows = outerPlan(mt) ? outerPlan(mt)->plan_rows : 0;
+	limit = ag_session_row_limit(&limit_source);
+	if (merge_actions_bounded)
+		limit = 0;
+	if (!unbounded && !(limit > 0 && plan_rows > (double) limit))
+		return 0;
 
 	/*
 	 * Exempt only when every relation whose rows change is: a parent or a
@@ -447,59 +488,79 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 			}
 		}
 		if (all_exempt)
-			return;
+			return 0;
 	}
 	ObjectAddressSet(addr, RelationRelationId, rte->relid);
 
 	st.cls = deletes ? AG_CLASS_DELETE : AG_CLASS_UPDATE;
 	st.command = mt->operation == CMD_MERGE ? "MERGE" :
 		deletes ? "DELETE" : "UPDATE";
-	st.target = psprintf("on %s without a WHERE clause",
-						 getObjectIdentity(&addr, false));
 	st.objects = list_make1(ag_object_description(&addr));
 	st.object_key = psprintf("%u:%u:0", RelationRelationId, rte->relid);
-	st.reason = deletes ?
-		"Agents may only delete rows chosen by a condition on the table's columns; this statement would delete every row." :
-		"Agents may only update rows chosen by a condition on the table's columns; this statement would update every row.";
-	st.hint = deletes ?
-		"Add a WHERE clause that selects the rows to delete, or ask a database administrator to run the statement." :
-		"Add a WHERE clause that selects the rows to update, or ask a database administrator to run the statement.";
-	ag_decide(&st);
+	st.estimated_rows = (int64) Min(plan_rows, (double) PG_INT64_MAX);
+	if (unbounded)
+	{
+		st.target = psprintf("on %s without a WHERE clause",
+							 getObjectIdentity(&addr, false));
+		st.reason = deletes ?
+			"Agents may only delete rows chosen by a condition on the table's columns; this statement would delete every row." :
+			"Agents may only update rows chosen by a condition on the table's columns; this statement would update every row.";
+		st.hint = deletes ?
+			"Add a WHERE clause that selects the rows to delete, or ask a database administrator to run the statement." :
+			"Add a WHERE clause that selects the rows to update, or ask a database administrator to run the statement.";
+	}
+	else
+	{
+		st.target = psprintf("on %s above the row limit",
+							 getObjectIdentity(&addr, false));
+		st.reason = psprintf("The planner estimates it %s about %.0f rows of %s, above the row limit of " INT64_FORMAT " %s.",
+							 deletes ? "deletes" : "changes", plan_rows,
+							 ag_object_description(&addr), limit, limit_source);
+		st.hint = ag_row_limit_hint();
+		st.limit_hint = st.hint;
+	}
+	/* reject and park do not return */
+	return ag_decide(&st) ? AG_MODIFY_PERMIT : AG_MODIFY_LOGGED;
 }
 
-/* Find every ModifyTable node of a plan tree. */
-static void
+/*
+ * Find every ModifyTable node of a plan tree.  Returns the AG_MODIFY_*
+ * flags of their decisions.
+ */
+static int
 ag_find_modify(Plan *plan, PlannedStmt *pstmt)
 {
 	ListCell   *lc;
+	int			decided = 0;
 
 	if (plan == NULL)
-		return;
+		return 0;
 	if (IsA(plan, ModifyTable))
-		ag_check_modify((ModifyTable *) plan, pstmt);
+		decided |= ag_check_modify((ModifyTable *) plan, pstmt);
 
-	ag_find_modify(plan->lefttree, pstmt);
-	ag_find_modify(plan->righttree, pstmt);
+	decided |= ag_find_modify(plan->lefttree, pstmt);
+	decided |= ag_find_modify(plan->righttree, pstmt);
 	switch (nodeTag(plan))
 	{
 		case T_Append:
 			foreach(lc, ((Append *) plan)->appendplans)
-				ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), pstmt);
 			break;
 		case T_MergeAppend:
 			foreach(lc, ((MergeAppend *) plan)->mergeplans)
-				ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), pstmt);
 			break;
 		case T_SubqueryScan:
-			ag_find_modify(((SubqueryScan *) plan)->subplan, pstmt);
+			decided |= ag_find_modify(((SubqueryScan *) plan)->subplan, pstmt);
 			break;
 		case T_CustomScan:
 			foreach(lc, ((CustomScan *) plan)->custom_plans)
-				ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), pstmt);
 			break;
 		default:
 			break;
 	}
+	return decided;
 }
 
 static void ag_check_writes(List *perms);
@@ -508,6 +569,7 @@ static void
 ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	PlannedStmt *pstmt = queryDesc->plannedstmt;
+	volatile int decided = 0;
 
 	if ((pstmt->commandType == CMD_UPDATE ||
 		 pstmt->commandType == CMD_DELETE ||
@@ -526,9 +588,9 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		{
 			/* tampering first: refused as such, never parked as a change */
 			ag_check_writes(AG_PLAN_PERMS(pstmt));
-			ag_find_modify(pstmt->planTree, pstmt);
+			decided |= ag_find_modify(pstmt->planTree, pstmt);
 			foreach(lc, pstmt->subplans)
-				ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), pstmt);
 		}
 		PG_FINALLY();
 		{
@@ -541,6 +603,11 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+
+	/* the exact row count (rowlimit.c): agent sessions only */
+	ag_rowlimit_executor_started(queryDesc, eflags,
+								 (decided & AG_MODIFY_PERMIT) != 0,
+								 (decided & AG_MODIFY_LOGGED) != 0);
 }
 
 /*

@@ -16,6 +16,8 @@
  *	  agent_guard.session_agent	  one-way: once on, the session is an agent
  *								  session until it ends (for agents that
  *								  share a login with humans)
+ *	  agent_guard.max_rows		  superuser-only; the row limit of agent DML
+ *								  (10000; 0 = none) for tags without their own
  * An agent session can change neither: the check hooks refuse SET,
  * set_config() and function SET clauses from agent sessions, and utility.c
  * refuses ALTER ROLE/DATABASE ... SET and ALTER SYSTEM.
@@ -43,6 +45,8 @@ int			ag_default_action = AG_ACTION_PARK;
 int			ag_max_pending = 100;
 int			ag_request_ttl = 86400;	/* seconds: one day */
 int			ag_approval_ttl = 3600;	/* seconds: one hour */
+int			ag_max_rows = 10000;
+
 int			ag_writer_idle_timeout = 600;	/* seconds */
 bool		ag_session_agent = false;
 bool		ag_session_latched = false;
@@ -182,6 +186,15 @@ _PG_init(void)
 							GUC_UNIT_S,
 							ag_check_int_setting, NULL, NULL);
 
+	DefineCustomIntVariable("agent_guard.max_rows",
+							"Most rows one statement of an agent session may delete or update.",
+							"Counted over the whole top-level statement; 0 turns the limit off.  A tag's own max_rows takes precedence.",
+							&ag_max_rows,
+							10000, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							ag_check_int_setting, NULL, NULL);
+
 	DefineCustomIntVariable("agent_guard.writer_idle_timeout",
 							"How long a database's persistent writer stays connected without work.",
 							"0 starts a new background worker for every durable write instead.",
@@ -198,6 +211,7 @@ _PG_init(void)
 	ag_tags_init();
 	ag_utility_init();
 	ag_dml_init();
+	ag_rowlimit_init();
 	ag_preloaded = true;
 }
 

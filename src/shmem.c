@@ -70,7 +70,7 @@ ag_shmem_init(void)
 
 /* One more decision of this kind; lock-free, a few nanoseconds. */
 void
-ag_count(AgClass cls, AgCounter counter)
+ag_count_decision(AgClass cls, AgCounter counter)
 {
 	if (ag_shared != NULL)
 		pg_atomic_fetch_add_u64(&ag_shared->counters[cls][counter], 1);

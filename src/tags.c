@@ -24,6 +24,14 @@
  * one, and a function owned by an agent does not guard a human.  An
  * unchanged session pays three compares, no catalog access, no palloc.
  *
+ * Row limits (ag_session_row_limit).  Every tag that applies to the session
+ * (through any of its three roles and their memberships) contributes a
+ * limit: its own max_rows, or the cluster setting when it has none; 0 means
+ * no limit.  The strictest, i.e. the smallest non-zero one, wins; the limit
+ * is off only when every applicable tag says so.  The cache keeps the
+ * smallest explicit limit and whether some tag defers to the setting, so a
+ * change of agent_guard.max_rows needs no rebuild.
+ *
  * Invalidation.  Every tag change sends a relcache invalidation for
  * pg_shseclabel (a shared relation, so the message reaches every backend
  * of every database); it is sent at commit and processed by the other
@@ -58,6 +66,7 @@ typedef struct AgTag
 {
 	Oid			roleid;
 	AgAction	action;
+	int64		max_rows;		/* -1: the cluster setting; 0: no limit */
 } AgTag;
 
 /* All tags of the cluster, as last read from pg_shseclabel. */
@@ -71,6 +80,9 @@ static Oid	ag_cached_roles[3];
 static AgAction ag_cached_action = AG_ACTION_NONE;
 static Oid	ag_cached_source = InvalidOid;	/* tagged role that decided */
 static Oid	ag_cached_agent = InvalidOid;	/* session role it applies to */
+static int64 ag_cached_min_limit = 0;	/* smallest explicit non-zero limit */
+static Oid	ag_cached_limit_role = InvalidOid;	/* tagged role that sets it */
+static bool ag_cached_uses_setting = false; /* some tag defers to max_rows */
 
 /* Set in our own background workers: their work is never guarded. */
 bool		ag_in_internal_work = false;
@@ -101,6 +113,35 @@ ag_parse_action(const char *name, AgAction *action)
 		}
 	}
 	return false;
+}
+
+/*
+ * Parse a label: "<action>" or "<action> max_rows=<N>" (N >= 0).
+ * *max_rows gets -1 when the label carries no limit.
+ */
+bool
+ag_parse_label(const char *label, AgAction *action, int64 *max_rows)
+{
+	const char *sp = strchr(label, ' ');
+	char	   *name;
+	bool		ok;
+
+	*max_rows = -1;
+	name = sp ? pnstrdup(label, sp - label) : pstrdup(label);
+	ok = ag_parse_action(name, action);
+	pfree(name);
+	if (!ok || sp == NULL)
+		return ok;
+	if (strncmp(sp, " max_rows=", 10) != 0)
+		return false;
+	sp += 10;
+	if (*sp < '0' || *sp > '9' || strlen(sp) > 18)
+		return false;
+	for (const char *c = sp; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	*max_rows = strtoi64(sp, NULL, 10);
+	return true;
 }
 
 static void
@@ -148,6 +189,7 @@ ag_load_tags(void)
 		bool		isnull;
 		Datum		d;
 		AgAction	action;
+		int64		max_rows;
 		char	   *label;
 
 		if (form->classoid != AuthIdRelationId)
@@ -162,8 +204,11 @@ ag_load_tags(void)
 			continue;
 		label = TextDatumGetCString(d);
 		/* a label that no longer parses is treated as the strictest tag */
-		if (!ag_parse_action(label, &action))
+		if (!ag_parse_label(label, &action, &max_rows))
+		{
 			action = AG_ACTION_REJECT;
+			max_rows = -1;
+		}
 		if (n == cap)
 		{
 			cap *= 2;
@@ -171,6 +216,7 @@ ag_load_tags(void)
 		}
 		tags[n].roleid = form->objoid;
 		tags[n].action = action;
+		tags[n].max_rows = max_rows;
 		n++;
 	}
 	systable_endscan(scan);
@@ -288,12 +334,66 @@ ag_session_action(void)
 		agent = roles[0];
 	}
 
+	/* row limits: every applicable tag counts, the strictest wins */
+	ag_cached_min_limit = 0;
+	ag_cached_limit_role = InvalidOid;
+	ag_cached_uses_setting = ag_session_latched;
+	if (best != AG_ACTION_NONE)
+	{
+		for (int t = 0; t < ag_ntags; t++)
+		{
+			bool		applies = false;
+
+			for (int i = 0; i < 3 && !applies; i++)
+				applies = is_member_of_role_nosuper(roles[i], ag_tags[t].roleid);
+			if (!applies)
+				continue;
+			if (ag_tags[t].max_rows < 0)
+				ag_cached_uses_setting = true;
+			else if (ag_tags[t].max_rows > 0 &&
+					 (ag_cached_min_limit == 0 ||
+					  ag_tags[t].max_rows < ag_cached_min_limit))
+			{
+				ag_cached_min_limit = ag_tags[t].max_rows;
+				ag_cached_limit_role = ag_tags[t].roleid;
+			}
+		}
+	}
+
 	memcpy(ag_cached_roles, roles, sizeof(roles));
 	ag_cached_action = best;
 	ag_cached_source = source;
 	ag_cached_agent = agent;
 	ag_status_valid = true;
 	return best;
+}
+
+/*
+ * The row limit of this session (0: none), and where it comes from: a
+ * sentence fragment for messages, "for agent sessions
+ * (agent_guard.max_rows)" or "of role \"r\" (its agent_guard tag)".
+ */
+int64
+ag_session_row_limit(const char **source)
+{
+	int64		limit;
+
+	if (ag_session_action() == AG_ACTION_NONE)
+		return 0;
+	limit = ag_cached_min_limit;
+	if (source)
+		*source = NULL;
+	if (ag_cached_uses_setting && ag_max_rows > 0 &&
+		(limit == 0 || ag_max_rows < limit))
+	{
+		limit = ag_max_rows;
+		if (source)
+			*source = "for agent sessions (agent_guard.max_rows)";
+	}
+	else if (limit > 0 && source)
+		*source = psprintf("of role \"%s\" (its agent_guard tag)",
+						   GetUserNameFromId(ag_cached_limit_role, false));
+	return limit;
 }
 
 /* Forget the cached answer: a setting that feeds it changed. */
@@ -378,6 +478,7 @@ static void
 ag_object_relabel(const ObjectAddress *object, const char *seclabel)
 {
 	AgAction	action;
+	int64		max_rows;
 
 	if (ag_session_action() != AG_ACTION_NONE)
 		ag_tamper("SECURITY LABEL FOR agent_guard", NULL,
@@ -392,12 +493,23 @@ ag_object_relabel(const ObjectAddress *object, const char *seclabel)
 
 	if (seclabel != NULL)
 	{
-		if (!ag_parse_action(seclabel, &action))
+		if (!ag_parse_label(seclabel, &action, &max_rows))
+		{
+			const char *sp = strchr(seclabel, ' ');
+			char	   *name = sp ? pnstrdup(seclabel, sp - seclabel) : pstrdup(seclabel);
+
+			if (!ag_parse_action(name, &action))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid agent_guard action \"%s\"", seclabel),
+						 errdetail("An agent tag carries one action: \"park\", \"reject\" or \"log\"."),
+						 errhint("Use agent_guard.tag_role(role, 'park'), 'reject' or 'log'.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid agent_guard action \"%s\"", seclabel),
-					 errdetail("An agent tag carries one action: \"park\", \"reject\" or \"log\"."),
-					 errhint("Use agent_guard.tag_role(role, 'park'), 'reject' or 'log'.")));
+					 errmsg("invalid agent_guard tag \"%s\"", seclabel),
+					 errdetail("An agent tag is an action, optionally followed by a row limit of zero or more rows: \"park\" or \"park max_rows=100\"."),
+					 errhint("Use agent_guard.tag_role(role, action, max_rows => N).")));
+		}
 		if (superuser_arg(object->objectId))
 			ereport(WARNING,
 					(errmsg("role \"%s\" is a superuser: agent_guard cannot fully contain it",

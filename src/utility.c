@@ -24,6 +24,19 @@
  * OAT_DROP outside any utility statement (lo_unlink() in a SELECT) is
  * decided on the spot.
  *
+ * Rows lost (1.1).  At OAT_DROP and OAT_TRUNCATE the relation is still
+ * there (catalog row and storage), so each dropped or truncated table or
+ * materialized view (partitions included; partitioned parents, views,
+ * indexes and sequences hold no rows of their own), and each dropped
+ * column, carries an estimate of the rows it holds: pg_class.reltuples
+ * scaled to the relation's current size, or, for a relation never
+ * vacuumed or analyzed, the tuple density its column widths give (as
+ * plancat.c estimates, without its ten-page floor).  This reads the
+ * relcache and the relation's size only: no lock beyond what the drop
+ * holds, no write.  The DETAIL says "It would remove 4 objects and about
+ * 1200 rows: ..."; the request and the audit row carry the sum.  Global
+ * objects decided before they run (DROP DATABASE, ...) have no estimate.
+ *
  * The few drops that cannot be rolled back are decided before they run:
  * DROP DATABASE, DROP TABLESPACE, DROP SUBSCRIPTION (it drops a remote
  * replication slot) and DROP INDEX CONCURRENTLY (it commits internally).
@@ -49,6 +62,8 @@
  *-------------------------------------------------------------------------
  */
 #include "agent_guard.h"
+
+#include <math.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -79,6 +94,9 @@
 #include "catalog/pg_subscription.h"
 #include "commands/tablespace.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/plancat.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
 #include "parser/parse_func.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -98,6 +116,8 @@ typedef struct AgDropped
 	char	   *description;	/* "table public.bookings" */
 	char	   *identity;		/* "public.bookings" */
 	char	   *type;			/* "table" */
+	bool		has_rows;		/* a table, matview or column: rows are lost */
+	int64		est_rows;		/* rows lost (estimate); -1: unknown */
 } AgDropped;
 
 typedef struct AgFrame
@@ -338,6 +358,91 @@ ag_object_description(const ObjectAddress *addr)
 					getObjectIdentity(addr, false));
 }
 
+/*
+ * Estimated rows of a table or materialized view, -1 for a relation
+ * without rows of its own.  Reads the relcache entry and the relation's
+ * current size; takes no lock (the caller's drop or truncate holds one).
+ */
+static int64
+ag_relation_row_estimate(Oid relid)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	BlockNumber curpages;
+	double		tuples;
+
+	if (rel == NULL)
+		return -1;
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_MATVIEW)
+	{
+		RelationClose(rel);
+		return -1;
+	}
+	curpages = RelationGetNumberOfBlocks(rel);
+	if (curpages == 0)
+		tuples = 0;
+	else if (rel->rd_rel->reltuples >= 0 && rel->rd_rel->relpages > 0)
+		tuples = rel->rd_rel->reltuples / rel->rd_rel->relpages * curpages;
+	else
+	{
+		/* never vacuumed or analyzed: the density the row width gives */
+		int32		width = get_rel_data_width(rel, NULL) +
+			MAXALIGN(SizeofHeapTupleHeader) + sizeof(ItemIdData);
+
+		tuples = (double) ((BLCKSZ - SizeOfPageHeaderData) / width) * curpages;
+	}
+	RelationClose(rel);
+	return (int64) Min(rint(tuples), (double) PG_INT64_MAX);
+}
+
+/* Set the rows a dropped or truncated relation or column loses. */
+static void
+ag_dropped_set_rows(AgDropped *d)
+{
+	int64		rows;
+
+	if (d->addr.classId != RelationRelationId)
+		return;
+	rows = ag_relation_row_estimate(d->addr.objectId);
+	if (rows >= 0)
+	{
+		d->has_rows = true;
+		d->est_rows = rows;
+	}
+}
+
+/* "It would remove 3 objects and about 1200 rows" */
+static char *
+ag_objects_label(const char *verb, const char *noun, List *dropped, int nlisted,
+				 int64 *est_rows)
+{
+	ListCell   *lc;
+	bool		has_rows = false;
+	bool		unknown = false;
+	int64		rows = 0;
+
+	foreach(lc, dropped)
+	{
+		AgDropped  *d = lfirst(lc);
+
+		if (d->est_rows < 0)
+			unknown = true;
+		if (d->hidden || !d->has_rows)
+			continue;
+		has_rows = true;
+		rows += d->est_rows;
+	}
+	*est_rows = unknown ? -1 : rows;
+	if (!has_rows || unknown)
+		return psprintf("It would %s %d %s%s", verb, nlisted, noun,
+						nlisted == 1 ? "" : "s");
+	/* "remove 3 objects and about 1200 rows", "empty 2 tables holding ..." */
+	return psprintf("It would %s %d %s%s %s about " INT64_FORMAT " row%s",
+					verb, nlisted, noun, nlisted == 1 ? "" : "s",
+					strcmp(verb, "empty") == 0 ? "holding" : "and",
+					rows, rows == 1 ? "" : "s");
+}
+
 static AgDropped *
 ag_dropped_new(const ObjectAddress *addr)
 {
@@ -502,6 +607,9 @@ ag_decide_drop(const char *command, List *dropped)
 	/* dependents are deleted first: the named object comes last */
 	st.target = ag_target_text(last, list_length(st.objects), "object");
 	st.object_key = ag_object_key(dropped);
+	st.objects_label = ag_objects_label("remove", "object", dropped,
+										list_length(st.objects),
+										&st.estimated_rows);
 	st.reason = "Agents may not drop persistent objects: the statement would remove committed data or schema.";
 	st.hint = "Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role(). Objects that are temporary or were created in the same transaction can be dropped.";
 	ag_decide(&st);
@@ -521,6 +629,9 @@ ag_decide_truncate(const char *command, List *truncated)
 	st.target = ag_target_text(ag_name_for_command(command, linitial(truncated)),
 							   list_length(truncated), "table");
 	st.object_key = ag_object_key(truncated);
+	st.objects_label = ag_objects_label("empty", "table", truncated,
+										list_length(truncated),
+										&st.estimated_rows);
 	st.reason = "Agents may not truncate tables: TRUNCATE removes every committed row.";
 	st.hint = "Delete the rows you mean with DELETE ... WHERE, or ask a database administrator to run the statement.";
 	ag_decide(&st);
@@ -631,6 +742,7 @@ ag_on_drop(const ObjectAddress *addr)
 
 	old = MemoryContextSwitchTo(ag_frame ? ag_frame->cxt : CurrentMemoryContext);
 	d = ag_dropped_new(addr);
+	ag_dropped_set_rows(d);
 	if (addr->classId == RelationRelationId)
 	{
 		if (addr->objectSubId == 0)
@@ -645,6 +757,12 @@ ag_on_drop(const ObjectAddress *addr)
 	else
 	{
 		d->parent_rel = ag_object_relation(addr);
+		/* a constraint's triggers (a foreign key's) go with it: listed as it */
+		if (addr->classId == TriggerRelationId)
+			d->hidden = OidIsValid(ag_catalog_oid_field(TriggerRelationId,
+														TriggerOidIndexId,
+														addr->objectId,
+														Anum_pg_trigger_tgconstraint));
 		if (addr->classId == TypeRelationId)
 			d->hidden = OidIsValid(d->parent_rel) ||
 				get_typ_typrelid(get_element_type(addr->objectId)) != InvalidOid ||
@@ -690,6 +808,7 @@ ag_on_truncate(Oid relid)
 		return;
 	old = MemoryContextSwitchTo(ag_frame ? ag_frame->cxt : CurrentMemoryContext);
 	d = ag_dropped_new(&addr);
+	ag_dropped_set_rows(d);
 	/* the list must live as long as the frame, not as the caller's context */
 	if (ag_frame != NULL && !ag_frame->decided)
 		ag_frame->truncated = lappend(ag_frame->truncated, d);
@@ -787,6 +906,7 @@ ag_predecide_global_drop(const char *command, const char *type, Oid classId,
 	if (!OidIsValid(objectId))
 		return false;
 	d = palloc0(sizeof(AgDropped));
+	d->est_rows = -1;			/* a whole database or more: not estimated */
 	ObjectAddressSet(d->addr, classId, objectId);
 	d->identity = pstrdup(quote_identifier(name));
 	d->type = pstrdup(type);

@@ -78,7 +78,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#define AG_JOB_MAX_ARGS 12
+#define AG_JOB_MAX_ARGS 13
 
 typedef struct AgJobShared
 {
@@ -103,13 +103,14 @@ static const char *const ag_job_sql[] = {
 	[AG_JOB_AUDIT] =
 	"INSERT INTO agent_guard.events"
 	" (role_name, class, decision, command, query, client_addr,"
-	"  application_name, objects, request_id)"
+	"  application_name, objects, request_id, estimated_rows)"
 	" VALUES ($1, $2, $3, $4, $5, $6::inet, $7,"
-	"  pg_catalog.string_to_array($8, pg_catalog.chr(31)), $9::bigint)",
+	"  pg_catalog.string_to_array($8, pg_catalog.chr(31)), $9::bigint,"
+	"  $10::bigint)",
 	[AG_JOB_PARK] =
 	"SELECT request_id, outcome, attempts FROM agent_guard._park("
 	" $1, $2::oid, $3, $4, pg_catalog.string_to_array($5, pg_catalog.chr(31)),"
-	" $6, $7, $8, $9::inet, $10, $11::integer, $12::interval)",
+	" $6, $7, $8, $9::inet, $10, $11::integer, $12::interval, $13::bigint)",
 };
 
 /* How a requester waits: its latch, and a look at the writer's slot. */
@@ -708,9 +709,10 @@ ag_holds_guard_lock(void)
  */
 void
 ag_audit(AgClass cls, const char *decision, const char *command,
-		 List *objects, const char *query, int64 request_id)
+		 List *objects, const char *query, int64 request_id,
+		 int64 estimated_rows)
 {
-	const char *args[9];
+	const char *args[10];
 	char	   *failure;
 
 	if (RecoveryInProgress() || !OidIsValid(ag_guard_schema()))
@@ -725,6 +727,7 @@ ag_audit(AgClass cls, const char *decision, const char *command,
 	args[6] = application_name;
 	args[7] = ag_join_objects(objects);
 	args[8] = request_id > 0 ? psprintf(INT64_FORMAT, request_id) : NULL;
+	args[9] = estimated_rows >= 0 ? psprintf(INT64_FORMAT, estimated_rows) : NULL;
 
 	if (!ag_run_job(AG_JOB_AUDIT, args, lengthof(args), NULL, &failure,
 					cls == AG_CLASS_GUARD && ag_holds_guard_lock()))

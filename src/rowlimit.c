@@ -1,0 +1,651 @@
+/*-------------------------------------------------------------------------
+ *
+ * rowlimit.c
+ *	  The exact row count of agent DML: how many rows one top-level
+ *	  statement of an agent session deletes or updates, counted while it
+ *	  runs, and stopped the moment it passes the session's row limit
+ *	  (agent_guard.max_rows, or the max_rows of the role's tag).
+ *
+ * Hooks: planner_hook, ExecutorRun_hook, ExecutorFinish_hook,
+ * ExecutorEnd_hook, ProcessUtility_hook (all chained; dml.c's
+ * ExecutorStart hook calls ag_rowlimit_executor_started() after the
+ * executor has started), and a transaction callback.
+ *
+ * What is counted.  After an executor of an agent session has started,
+ * every ModifyTable node doing DELETE, UPDATE or MERGE whose result
+ * relations are not all exempt (temporary, or created in this transaction)
+ * gets its subplan's ExecProcNode wrapped (ag_counting_exec): every tuple
+ * the subplan returns is one row about to be deleted or updated.  For
+ * MERGE, whose subplan also returns the rows it will insert, the count
+ * follows the node's own counters of updated and deleted rows instead, on
+ * each fetch and once more when the executor finishes.  Wrapping the node
+ * in every executor catches every path: top-level statements, functions,
+ * DO blocks, triggers (foreign-key cascades are RI triggers running their
+ * own DELETE/UPDATE), rules, data-modifying CTEs, EXPLAIN ANALYZE.  Views
+ * with INSTEAD OF triggers are not counted themselves: the statements the
+ * trigger runs are.
+ *
+ * The running total spans one top-level statement.  A nesting counter
+ * (as pg_stat_statements' exec_nested_level) is raised around planning,
+ * ExecutorRun, ExecutorFinish and ProcessUtility; it is restored on error
+ * by PG_FINALLY, so a PL/pgSQL exception block that catches an error does
+ * not disturb it.  An executor or utility statement started at level 0
+ * from a portal (ActivePortal set) is a top-level statement; when it ends
+ * (ExecutorEnd, or ProcessUtility returning), the total is reset.  So is it
+ * when a transaction ends at level 0 (commit or abort).  Nothing else
+ * resets it: not a subtransaction abort (an exception block would
+ * otherwise be a way around the limit), not a procedure's COMMIT inside a
+ * CALL (the count goes on across it, though what was committed stays
+ * committed), not the deferred triggers that run at COMMIT (they have no
+ * portal: their rows add up until the transaction ends).  Functions run at
+ * plan time (an IMMUTABLE function calling a volatile one) count into the
+ * statement they are planned for.
+ *
+ * Passing the limit calls ag_decide() with the class of the node that
+ * passed it and the text of the top-level statement: reject raises an
+ * ERROR (42AG1), park records a request and raises 42AGP - either way the
+ * transaction rolls back and nothing is lost; log emits one WARNING and
+ * one audit row per top-level statement and lets it go on.  A permit for
+ * exactly this statement (the re-run of an approved request) lifts the
+ * limit for the rest of the top-level statement.  An executor that dml.c
+ * let run on a permit (an unbounded or over-estimated statement a human
+ * approved) is not counted, nor is anything it runs (its triggers and
+ * cascades are part of what was approved).
+ *
+ * Cost.  Human sessions: one cached ag_session_action() check per hook,
+ * no allocation, no wrapping.  Agent sessions: a PG_TRY per hook level;
+ * the wrapper costs one list lookup per row, only on DML.
+ *
+ * State: the running total, the flags of the current top-level statement
+ * and the nesting level are per backend statics.  Per executor records
+ * (AgExecInfo, AgCounted) are allocated in the executor's es_query_cxt and
+ * unlink themselves through a memory context callback when it is freed,
+ * on success or abort, so nothing dangles.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "agent_guard.h"
+
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/planner.h"
+#include "tcop/pquery.h"
+#include "tcop/utility.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* An executor the row count cares about: top-level, or running on a permit. */
+typedef struct AgExecInfo
+{
+	struct AgExecInfo *next;
+	EState	   *estate;
+	bool		is_top;
+	bool		approved;
+	MemoryContextCallback cb;
+} AgExecInfo;
+
+/* A ModifyTable node whose subplan is wrapped by ag_counting_exec. */
+typedef struct AgCounted
+{
+	struct AgCounted *next;
+	PlanState  *subplan;
+	ExecProcNodeMtd real;		/* the subplan's own ExecProcNode */
+	ModifyTableState *mtstate;
+	EState	   *estate;
+	double		merge_seen;		/* MERGE: updated + deleted counted so far */
+	int64		limit;
+	AgClass		cls;
+	const char *command;
+	Oid			relid;
+	MemoryContextCallback cb;
+} AgCounted;
+
+static int	ag_nesting = 0;
+static int	ag_approved_depth = 0;	/* executors on a permit running */
+static int64 ag_rows_total = 0;
+static bool ag_limit_lifted = false;	/* a permit was used at the limit */
+static bool ag_limit_logged = false;	/* log action: warned once */
+static bool ag_top_query_set = false;
+static AgQueryRef ag_top_query;
+
+static AgExecInfo *ag_execs = NULL;
+static AgCounted *ag_counted = NULL;
+
+static planner_hook_type prev_planner = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static TupleTableSlot *ag_counting_exec(PlanState *ps);
+
+/* A top-level statement ended: start counting afresh. */
+static void
+ag_statement_done(void)
+{
+	ag_rows_total = 0;
+	ag_limit_lifted = false;
+	ag_limit_logged = false;
+	ag_top_query_set = false;
+}
+
+static void
+ag_set_top_query(const char *source, int location, int len)
+{
+	ag_top_query.source = source;
+	ag_top_query.location = location;
+	ag_top_query.len = len;
+	ag_top_query_set = true;
+}
+
+/* Is the session one we track?  Humans outside any tracked level are not. */
+static inline bool
+ag_untracked(void)
+{
+	return ag_nesting == 0 && ag_session_action() == AG_ACTION_NONE;
+}
+
+/* ---------- per-executor records ---------- */
+
+static void
+ag_exec_info_gone(void *arg)
+{
+	AgExecInfo **p;
+
+	for (p = &ag_execs; *p != NULL; p = &(*p)->next)
+	{
+		if (*p == arg)
+		{
+			*p = (*p)->next;
+			return;
+		}
+	}
+}
+
+static AgExecInfo *
+ag_exec_info(EState *estate)
+{
+	for (AgExecInfo *i = ag_execs; i != NULL; i = i->next)
+		if (i->estate == estate)
+			return i;
+	return NULL;
+}
+
+static void
+ag_counted_gone(void *arg)
+{
+	AgCounted **p;
+
+	for (p = &ag_counted; *p != NULL; p = &(*p)->next)
+	{
+		if (*p == arg)
+		{
+			*p = (*p)->next;
+			return;
+		}
+	}
+}
+
+/* ---------- the count ---------- */
+
+/*
+ * The text for the hint of every row-limit decision.
+ */
+char *
+ag_row_limit_hint(void)
+{
+	return pstrdup("To change more rows in one statement, a superuser can raise the row limit with agent_guard.tag_role(role, action, max_rows => N) or the setting agent_guard.max_rows.");
+}
+
+/* The total passed the limit at node c: decide, as the top-level statement. */
+static void
+ag_limit_passed(AgCounted *c)
+{
+	AgStatement st = {0};
+	ObjectAddress addr;
+	AgQueryRef	saved;
+	const char *source = NULL;
+	int64		limit = ag_session_row_limit(&source);
+	bool		permit;
+
+	if (limit <= 0)
+	{
+		/* the limit went away meanwhile (a tag change seen by a new statement) */
+		limit = c->limit;
+		source = "";
+	}
+	ObjectAddressSet(addr, RelationRelationId, c->relid);
+	st.cls = c->cls;
+	st.command = c->command;
+	st.target = psprintf("on %s", getObjectIdentity(&addr, false));
+	st.objects = list_make1(ag_object_description(&addr));
+	st.object_key = psprintf("%u:%u:0", RelationRelationId, c->relid);
+	st.estimated_rows = ag_rows_total;
+	st.stopped_after = ag_rows_total;
+	st.row_limit = limit;
+	st.reason = psprintf("Counting every row the top-level statement deletes or updates (through functions, triggers and cascades too), it reached " INT64_FORMAT " rows at %s, above the row limit of " INT64_FORMAT " %s.",
+						 ag_rows_total, ag_object_description(&addr), limit,
+						 source ? source : "");
+	st.hint = psprintf("Change fewer rows per statement. %s", ag_row_limit_hint());
+	st.limit_hint = ag_row_limit_hint();
+
+	ag_get_current_query(&saved);
+	if (ag_top_query_set)
+		ag_set_current_query(ag_top_query.source, ag_top_query.location,
+							 ag_top_query.len);
+	PG_TRY();
+	{
+		permit = ag_decide(&st);
+	}
+	PG_FINALLY();
+	{
+		ag_restore_current_query(&saved);
+	}
+	PG_END_TRY();
+
+	/* a permit lifts the limit for the rest of the statement; log warns once */
+	if (permit)
+		ag_limit_lifted = true;
+	else
+		ag_limit_logged = true;
+}
+
+static void
+ag_count(AgCounted *c, int64 rows)
+{
+	if (ag_limit_lifted || ag_limit_logged || ag_approved_depth > 0)
+		return;
+	ag_rows_total += rows;
+	if (ag_rows_total > c->limit)
+		ag_limit_passed(c);
+}
+
+static void
+ag_count_merge(AgCounted *c)
+{
+	double		done = c->mtstate->mt_merge_updated + c->mtstate->mt_merge_deleted;
+
+	if (done > c->merge_seen)
+	{
+		int64		rows = (int64) (done - c->merge_seen);
+
+		c->merge_seen = done;
+		ag_count(c, rows);
+	}
+}
+
+/* The wrapped ExecProcNode of a ModifyTable's subplan. */
+static TupleTableSlot *
+ag_counting_exec(PlanState *ps)
+{
+	AgCounted  *c;
+	TupleTableSlot *slot;
+
+	for (c = ag_counted; c != NULL; c = c->next)
+		if (c->subplan == ps)
+			break;
+	if (c == NULL)
+		elog(ERROR, "agent_guard: row counter of a plan node not found");
+	slot = c->real(ps);
+	if (c->mtstate->operation == CMD_MERGE)
+		ag_count_merge(c);
+	else if (!TupIsNull(slot))
+		ag_count(c, 1);
+	return slot;
+}
+
+/* Wrap one ModifyTable node's subplan, if its rows count. */
+static void
+ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
+{
+	ModifyTable *mt = (ModifyTable *) mtstate->ps.plan;
+	EState	   *estate = mtstate->ps.state;
+	PlanState  *sub = outerPlanState(mtstate);
+	Relation	nominal;
+	AgClass		cls;
+	bool		all_exempt = true;
+	AgCounted  *c;
+	MemoryContext old;
+
+	if (sub == NULL || sub->ExecProcNodeReal == ag_counting_exec)
+		return;
+	switch (mtstate->operation)
+	{
+		case CMD_DELETE:
+			cls = AG_CLASS_DELETE;
+			break;
+		case CMD_UPDATE:
+			cls = AG_CLASS_UPDATE;
+			break;
+		case CMD_MERGE:
+			{
+				ListCell   *l1,
+						   *l2;
+				bool		deletes = false,
+							updates = false;
+
+				foreach(l1, mt->mergeActionLists)
+				{
+					foreach(l2, (List *) lfirst(l1))
+					{
+						MergeAction *action = lfirst(l2);
+
+						deletes |= action->commandType == CMD_DELETE;
+						updates |= action->commandType == CMD_UPDATE;
+					}
+				}
+				if (!deletes && !updates)
+					return;		/* inserts destroy nothing */
+				/* as dml.c classifies MERGE */
+				cls = deletes ? AG_CLASS_DELETE : AG_CLASS_UPDATE;
+				break;
+			}
+		default:
+			return;
+	}
+
+	nominal = mtstate->rootResultRelInfo ?
+		mtstate->rootResultRelInfo->ri_RelationDesc :
+		mtstate->resultRelInfo[0].ri_RelationDesc;
+	/* INSTEAD OF triggers: the statements they run are counted */
+	if (nominal->rd_rel->relkind == RELKIND_VIEW)
+		return;
+	for (int i = 0; i < mtstate->mt_nrels && all_exempt; i++)
+	{
+		ObjectAddress a;
+
+		ObjectAddressSet(a, RelationRelationId,
+						 RelationGetRelid(mtstate->resultRelInfo[i].ri_RelationDesc));
+		all_exempt = ag_object_is_exempt(&a);
+	}
+	if (all_exempt)
+		return;
+
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	c = palloc0(sizeof(AgCounted));
+	c->subplan = sub;
+	c->real = sub->ExecProcNodeReal;
+	c->mtstate = mtstate;
+	c->estate = estate;
+	c->limit = limit;
+	c->cls = cls;
+	c->command = mtstate->operation == CMD_MERGE ? "MERGE" :
+		mtstate->operation == CMD_DELETE ? "DELETE" : "UPDATE";
+	c->relid = RelationGetRelid(nominal);
+	c->cb.func = ag_counted_gone;
+	c->cb.arg = c;
+	MemoryContextRegisterResetCallback(estate->es_query_cxt, &c->cb);
+	c->next = ag_counted;
+	ag_counted = c;
+	MemoryContextSwitchTo(old);
+	ExecSetExecProcNode(sub, ag_counting_exec);
+}
+
+static bool
+ag_wrap_walker(PlanState *ps, void *context)
+{
+	if (ps == NULL)
+		return false;
+	if (IsA(ps, ModifyTableState))
+		ag_wrap_modify((ModifyTableState *) ps, *(int64 *) context);
+	return planstate_tree_walker(ps, ag_wrap_walker, context);
+}
+
+/*
+ * Called by dml.c's ExecutorStart hook once the executor has started.
+ * "approved": dml.c let it run on a permit; "logged": dml.c warned about
+ * it in log mode (the count then warns no more in this statement).
+ */
+void
+ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
+							 bool logged)
+{
+	PlannedStmt *pstmt = queryDesc->plannedstmt;
+	EState	   *estate = queryDesc->estate;
+	bool		is_top;
+	int64		limit;
+	ListCell   *lc;
+
+	if (ag_untracked() || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || estate == NULL)
+		return;
+
+	is_top = ag_nesting == 0 && ActivePortal != NULL;
+	if (is_top || approved)
+	{
+		AgExecInfo *info = MemoryContextAllocZero(estate->es_query_cxt,
+												  sizeof(AgExecInfo));
+
+		info->estate = estate;
+		info->is_top = is_top;
+		info->approved = approved;
+		info->cb.func = ag_exec_info_gone;
+		info->cb.arg = info;
+		MemoryContextRegisterResetCallback(estate->es_query_cxt, &info->cb);
+		info->next = ag_execs;
+		ag_execs = info;
+	}
+	if (is_top)
+		ag_set_top_query(queryDesc->sourceText, pstmt->stmt_location,
+						 pstmt->stmt_len);
+	if (logged)
+		ag_limit_logged = true;
+
+	if (approved ||
+		!(pstmt->commandType == CMD_DELETE || pstmt->commandType == CMD_UPDATE ||
+		  pstmt->commandType == CMD_MERGE || pstmt->hasModifyingCTE))
+		return;
+	limit = ag_session_row_limit(NULL);
+	if (limit <= 0)
+		return;
+	ag_wrap_walker(queryDesc->planstate, &limit);
+	/* data-modifying CTEs and other subplans */
+	foreach(lc, estate->es_subplanstates)
+		ag_wrap_walker((PlanState *) lfirst(lc), &limit);
+}
+
+/* ---------- nesting ---------- */
+
+static PlannedStmt *
+ag_planner(AG_PLANNER_ARGS)
+{
+	PlannedStmt *result;
+
+	if (ag_untracked())
+	{
+		if (prev_planner)
+			return AG_PLANNER_CALL(prev_planner);
+		return AG_PLANNER_CALL(standard_planner);
+	}
+	/* functions folded at plan time count for the statement being planned */
+	if (ag_nesting == 0 && query_string != NULL)
+		ag_set_top_query(query_string, parse->stmt_location, parse->stmt_len);
+	ag_nesting++;
+	PG_TRY();
+	{
+		if (prev_planner)
+			result = AG_PLANNER_CALL(prev_planner);
+		else
+			result = AG_PLANNER_CALL(standard_planner);
+	}
+	PG_FINALLY();
+	{
+		ag_nesting--;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static void
+ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
+{
+	AgExecInfo *info;
+	bool		approved;
+
+	if (ag_untracked())
+	{
+		if (prev_ExecutorRun)
+			AG_EXECUTORRUN_CALL(prev_ExecutorRun);
+		else
+			AG_EXECUTORRUN_CALL(standard_ExecutorRun);
+		return;
+	}
+	info = ag_exec_info(queryDesc->estate);
+	approved = info != NULL && info->approved;
+	ag_nesting++;
+	if (approved)
+		ag_approved_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			AG_EXECUTORRUN_CALL(prev_ExecutorRun);
+		else
+			AG_EXECUTORRUN_CALL(standard_ExecutorRun);
+	}
+	PG_FINALLY();
+	{
+		ag_nesting--;
+		if (approved)
+			ag_approved_depth--;
+	}
+	PG_END_TRY();
+}
+
+static void
+ag_ExecutorFinish(QueryDesc *queryDesc)
+{
+	AgExecInfo *info;
+	bool		approved;
+
+	if (ag_untracked())
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+		return;
+	}
+	info = ag_exec_info(queryDesc->estate);
+	approved = info != NULL && info->approved;
+	ag_nesting++;
+	if (approved)
+		ag_approved_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+		/* MERGE: the last row's action came after the last fetch */
+		for (AgCounted *c = ag_counted; c != NULL; c = c->next)
+			if (c->estate == queryDesc->estate &&
+				c->mtstate->operation == CMD_MERGE)
+				ag_count_merge(c);
+	}
+	PG_FINALLY();
+	{
+		ag_nesting--;
+		if (approved)
+			ag_approved_depth--;
+	}
+	PG_END_TRY();
+}
+
+static void
+ag_ExecutorEnd(QueryDesc *queryDesc)
+{
+	AgExecInfo *info = ag_execs ? ag_exec_info(queryDesc->estate) : NULL;
+	bool		is_top = info != NULL && info->is_top;
+
+	/* frees the executor state: its records unlink themselves */
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	if (is_top)
+		ag_statement_done();
+}
+
+static void
+ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		is_top;
+
+	if (ag_untracked())
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+		return;
+	}
+	is_top = ag_nesting == 0 && ActivePortal != NULL;
+	if (is_top)
+		ag_set_top_query(queryString, pstmt->stmt_location, pstmt->stmt_len);
+	ag_nesting++;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		ag_nesting--;
+	}
+	PG_END_TRY();
+	if (is_top)
+		ag_statement_done();
+}
+
+/*
+ * A transaction that ends at level 0 ends the statement's count (deferred
+ * triggers fired at COMMIT add up until here).  A COMMIT or ROLLBACK inside
+ * a procedure (level > 0) does not: the CALL goes on.  Subtransactions
+ * never reset it.
+ */
+static void
+ag_rowlimit_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (ag_nesting == 0)
+			{
+				ag_statement_done();
+				ag_approved_depth = 0;
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+void
+ag_rowlimit_init(void)
+{
+	prev_planner = planner_hook;
+	planner_hook = ag_planner;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = ag_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = ag_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = ag_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = ag_ProcessUtility;
+	RegisterXactCallback(ag_rowlimit_xact_callback, NULL);
+}
