@@ -43,14 +43,18 @@ ALTER TABLE session_log OWNER TO cursor_bot;
 GRANT ALL ON bookings TO alice;
 GRANT SELECT ON agent_guard.pending TO alice;
 GRANT EXECUTE ON FUNCTION agent_guard.approve(bigint, text), agent_guard.reject(bigint, text) TO alice;
-SELECT agent_guard.tag_role('cursor_bot');    -- action 'park', the default
-SELECT role, action FROM agent_guard.agents;
+CREATE VIEW long_stays AS SELECT * FROM bookings WHERE nights > 3;
+ALTER VIEW long_stays OWNER TO cursor_bot;
+ANALYZE;   -- table statistics, as autovacuum keeps them: the guard's row estimates use them
+-- action 'park' (the default); at most 100 rows changed per statement
+SELECT agent_guard.tag_role('cursor_bot', max_rows => 100);
+SELECT role, action, max_rows FROM agent_guard.agents;
 SQL
 
 say "The agent, in a hurry, tries to wipe the table: each attempt is parked for a human"
 as cursor_bot <<'SQL'
 SELECT agent_session, action FROM agent_guard.status();
-DROP TABLE bookings;
+DROP TABLE bookings CASCADE;
 TRUNCATE bookings;
 DELETE FROM bookings;
 DELETE FROM bookings WHERE 1 = 1;
@@ -60,6 +64,13 @@ say "Bounded work goes through: the agent may change the rows it names"
 as cursor_bot <<'SQL'
 DELETE FROM bookings WHERE id = 3;
 UPDATE bookings SET nights = nights + 1 WHERE id BETWEEN 10 AND 12;
+SELECT count(*) AS rows_left FROM bookings;
+SQL
+
+say "Blast radius: a WHERE clause that picks everything, or a loop of small deletes, hits the row limit"
+as cursor_bot <<'SQL'
+DELETE FROM bookings WHERE id > 0;
+DO $$ BEGIN FOR i IN 1..1000 LOOP DELETE FROM bookings WHERE id = i; END LOOP; END $$;
 SELECT count(*) AS rows_left FROM bookings;
 SQL
 
@@ -83,7 +94,7 @@ SELECT id, role_name, class, query, attempts FROM agent_guard.pending;
 SELECT r.id, r.status, r.note
 FROM agent_guard.pending p,
      agent_guard.reject(p.id, 'bookings are production data') r
-WHERE p.query ILIKE '%bookings' OR p.query ILIKE '%bookings WHERE 1 = 1';
+WHERE p.query NOT IN ('DROP TABLE bookings_2019_archive', 'DELETE FROM session_log');
 SELECT (agent_guard.approve(id, 'archive is in cold storage')).status
 FROM agent_guard.pending WHERE query = 'DROP TABLE bookings_2019_archive';
 SELECT (agent_guard.approve(id, 'debug log, fine')).status
@@ -109,7 +120,8 @@ SQL
 say "Every decision is audited, durably, although the agent's transactions aborted"
 as postgres <<'SQL'
 SELECT id, role_name, class, decision, command, request_id AS req FROM agent_guard.events ORDER BY id;
-SELECT id, status, decided_by, note FROM agent_guard.requests ORDER BY id;
+SELECT id, status, estimated_rows, decided_by, note FROM agent_guard.requests ORDER BY id;
+SELECT * FROM agent_guard.counters;
 SQL
 echo
 echo "Server log lines:"
