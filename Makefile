@@ -40,4 +40,4 @@ demo:
 	@bash test/demo.sh
 
 bench:
-	@bash test/bench/park_latency.sh
+	@bash test/bench/bench.sh

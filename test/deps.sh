@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what building and testing agent_guard needs, when it is missing:
-# PostgreSQL 15 server and development files, and IPC::Run for the TAP tests.
+# PostgreSQL 15 server and development files, and IPC::Run for the TAP tests
+# (and valgrind for make bench, when AG_DEPS_BENCH is set).
 # As root it uses apt; as another user it says what to install and fails.
 set -euo pipefail
 
@@ -13,6 +14,10 @@ pg_config_bin=${PG_CONFIG:-/usr/lib/postgresql/$PGVER/bin/pg_config}
 perl -MIPC::Run -e 1 2>/dev/null || missing+=("libipc-run-perl")
 command -v make >/dev/null || missing+=("make")
 command -v gcc >/dev/null || missing+=("gcc")
+# make bench (test/bench/bench.sh) also needs valgrind; pgbench comes with postgresql-15
+if [ -n "${AG_DEPS_BENCH:-}" ]; then
+  command -v valgrind >/dev/null || missing+=("valgrind")
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -5,18 +5,30 @@
 #   park   - a parked statement (the request written by a worker)
 #   permit - an approved statement finding and using its permit
 # N distinct statements each (default 200); prints median and p95 in ms.
-# Part of `make bench`; the full benchmark of DESIGN.md section 8 is to come.
+# Part of `make bench` (test/bench/bench.sh runs it with --on-cluster N on
+# its cluster: PGHOST, PGPORT, PGDATABASE set, the extension created,
+# agent_guard.max_pending large).  Alone: bash test/bench/park_latency.sh
+# (port BENCH_PORT, default 54330).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
-[ "${1:-}" = "--staged" ] || ag_rerun_staged test/bench/park_latency.sh "${N:-200}"
-N=${2:-200}
-work=$(mktemp -d /tmp/agent_guard_bench.XXXXXX)
-export PGDATABASE=postgres PGUSER=postgres
-trap 'pg_ctl -D "$work/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-ag_start_cluster "$work" 54330 <<< "agent_guard.max_pending = 1000000"
-psql -X -q <<'SQL'
-CREATE EXTENSION agent_guard;
+case "${1:-}" in
+  --staged)
+    N=${2:-200}
+    work=$(mktemp -d /tmp/agent_guard_bench.XXXXXX)
+    export PGDATABASE=postgres PGUSER=postgres
+    trap 'pg_ctl -D "$work/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+    ag_start_cluster "$work" "${BENCH_PORT:-54330}" <<< "agent_guard.max_pending = 1000000"
+    psql -X -q -c "CREATE EXTENSION agent_guard"
+    ;;
+  --on-cluster)
+    N=${2:-200}
+    ;;
+  *)
+    ag_rerun_staged test/bench/park_latency.sh "${N:-200}"
+    ;;
+esac
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL' >/dev/null
 CREATE ROLE bench_owner;
 CREATE ROLE bench_reject IN ROLE bench_owner;
 CREATE ROLE bench_park IN ROLE bench_owner;
