@@ -9,16 +9,18 @@
 #     prepared data directory, so start-up and shutdown cancel:
 #         per statement = (I(2N) - I(N)) / (N * statements per pair)
 #     Configurations: off (no library), human (library preloaded, extension
-#     created, superuser session), agent (same, after SET SESSION
-#     AUTHORIZATION to a tagged role doing the same allowed, bounded work);
-#     each once more with CREATE TEMP TABLE / DROP TABLE in every pair.
+#     created, an untagged role), agent (same, a tagged role doing the same
+#     allowed, bounded work); each once more with CREATE TEMP TABLE / DROP
+#     TABLE in every pair.  All three run as non-superusers with the same
+#     grants (SET SESSION AUTHORIZATION first), so privilege checks cost the
+#     same everywhere and the difference is the guard's.
 #  2. Role count: the same gate in a cluster with 10,000 roles, 100 of them
 #     tagged, for off, human and agent.
 #  3. pgbench select-only (-S) and TPC-B-like, simple protocol, interleaved
 #     off, human, agent, off, human, agent ... for BENCH_ROUNDS rounds;
 #     medians of tps.  Two clusters copied from the same data directory, one
-#     without and one with the library; the agent connects as the tagged
-#     role.  Wall-clock on shared machines is noisy: a sanity check.
+#     without and one with the library; off and agent connect as the tagged
+#     role, human as the untagged one (same grants).  Wall-clock on shared machines is noisy: a sanity check.
 #  4. Latency of rejecting, parking (worker round trip included) and using
 #     a permit: test/bench/park_latency.sh on the cluster with the library.
 #
@@ -69,6 +71,7 @@ PARTS=" ${BENCH_PARTS:-gate roles pgbench latency} "
 PORT=${BENCH_PORT:-54330}
 OUT=${BENCH_OUT:-}
 AGENT=bench_agent
+HUMAN=bench_human	# same privileges as $AGENT, untagged; same name length
 DB=bench
 
 PGBIN="$AG_TOP/tmp_install$("$PG_CONFIG" --bindir)"
@@ -81,6 +84,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 die() { echo "bench: $*" >&2; exit 1; }
 has_part() { [[ "$PARTS" == *" $1 "* ]]; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) printf "%.1f\n", a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
@@ -106,7 +110,8 @@ pgbench -q -i -s 1 "$DB" >/dev/null 2>&1 || die "pgbench -i failed"
 psql -X -q -v ON_ERROR_STOP=1 <<SQL >/dev/null
 CREATE EXTENSION agent_guard;
 CREATE ROLE $AGENT LOGIN;
-GRANT SELECT, INSERT, UPDATE ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history TO $AGENT;
+CREATE ROLE $HUMAN LOGIN;
+GRANT SELECT, INSERT, UPDATE ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history TO $AGENT, $HUMAN;
 SELECT agent_guard.tag_role('$AGENT', 'reject');
 VACUUM ANALYZE;
 CHECKPOINT;
@@ -155,8 +160,8 @@ write_script() {
 cg_run() {
   local name=$1 tmpl=$2 preload=$3 ddl=$4 n=$5 preamble="" d="$work/cg/$1"
   case $name in
-    off*) preamble='SELECT current_setting($$shared_preload_libraries$$) = $$$$ AS bench_nolib;\n' ;;
-    human*) preamble='SELECT active AS bench_active, agent_session AS bench_agent FROM agent_guard.status();\n' ;;
+    off*) preamble='SELECT current_setting($$shared_preload_libraries$$) = $$$$ AS bench_nolib;\n'"SET SESSION AUTHORIZATION $AGENT;\\n" ;;
+    human*) preamble="SET SESSION AUTHORIZATION $HUMAN;\\n"'SELECT active AS bench_active, agent_session AS bench_agent FROM agent_guard.status();\n' ;;
     agent*) preamble="SET SESSION AUTHORIZATION $AGENT;\\n"'SELECT active AS bench_active, agent_session AS bench_agent FROM agent_guard.status();\n' ;;
   esac
   rm -rf "$d"; mkdir -p "$work/cg"
@@ -225,9 +230,10 @@ if has_part pgbench; then
   for ((r = 1; r <= ROUNDS; r++)); do
     for mode in select tpcb; do
       for cfg in off human agent; do
-        port=$PORT user=postgres flag=""
+        port=$PORT user=$AGENT flag=""
         [ "$cfg" != off ] && port=$((PORT + 1))
         [ "$cfg" = agent ] && user=$AGENT
+        [ "$cfg" = human ] && user=$HUMAN
         [ "$mode" = select ] && flag=-S
         # what pgbench does before a run, done by a human for every configuration
         psql -X -q -p "$port" -c "VACUUM pgbench_branches" -c "VACUUM pgbench_tellers" -c "TRUNCATE pgbench_history" >/dev/null
