@@ -71,7 +71,7 @@ PARTS=" ${BENCH_PARTS:-gate roles pgbench latency} "
 PORT=${BENCH_PORT:-54330}
 OUT=${BENCH_OUT:-}
 AGENT=bench_agent
-HUMAN=bench_human	# same privileges as $AGENT, untagged; same name length
+HUMAN=bench_human	# untagged, same name length; both get their grants from bench_rw
 DB=bench
 
 PGBIN="$AG_TOP/tmp_install$("$PG_CONFIG" --bindir)"
@@ -109,9 +109,10 @@ createdb "$DB"
 pgbench -q -i -s 1 "$DB" >/dev/null 2>&1 || die "pgbench -i failed"
 psql -X -q -v ON_ERROR_STOP=1 <<SQL >/dev/null
 CREATE EXTENSION agent_guard;
-CREATE ROLE $AGENT LOGIN;
-CREATE ROLE $HUMAN LOGIN;
-GRANT SELECT, INSERT, UPDATE ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history TO $AGENT, $HUMAN;
+CREATE ROLE bench_rw;
+GRANT SELECT, INSERT, UPDATE ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history TO bench_rw;
+CREATE ROLE $AGENT LOGIN IN ROLE bench_rw;
+CREATE ROLE $HUMAN LOGIN IN ROLE bench_rw;
 SELECT agent_guard.tag_role('$AGENT', 'reject');
 VACUUM ANALYZE;
 CHECKPOINT;
@@ -124,13 +125,15 @@ if has_part roles; then
   start_cluster "$work/tmpl_roles" "$PORT" agent_guard
   psql -X -q -v ON_ERROR_STOP=1 <<SQL >/dev/null
 DO \$\$BEGIN
-  FOR i IN 1..$ROLES - 1 LOOP EXECUTE format('CREATE ROLE bench_r%s', i); END LOOP;
+  FOR i IN 1..$ROLES - (SELECT count(*) FROM pg_roles) LOOP
+    EXECUTE format('CREATE ROLE bench_r%s', i);
+  END LOOP;
 END\$\$;
 SELECT agent_guard.tag_role(format('bench_r%s', i)::regrole, 'reject')
   FROM generate_series(1, $TAGGED - 1) i;
 CHECKPOINT;
 SQL
-  got=$(psql -X -A -t -c "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'bench\_%'; SELECT count(*) FROM pg_shseclabel WHERE provider = 'agent_guard'" | tr '\n' ' ')
+  got=$(psql -X -A -t -c "SELECT count(*) FROM pg_roles; SELECT count(*) FROM pg_shseclabel WHERE provider = 'agent_guard'" | tr '\n' ' ')
   [ "$got" = "$ROLES $TAGGED " ] || die "role-count setup: got roles/tags '$got'"
   stop_cluster "$work/tmpl_roles"
 fi
