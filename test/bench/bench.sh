@@ -30,6 +30,8 @@
 #
 # Knobs (environment):
 #   BENCH_N=2000        pairs in the short callgrind run (the long one: 2N)
+#   BENCH_DDL_N=N/4     the same for the runs with DDL (4 statements a pair,
+#                       3 times the instructions each)
 #   BENCH_T=10          seconds per pgbench run
 #   BENCH_ROUNDS=3      interleaved pgbench rounds
 #   BENCH_CLIENTS=2     pgbench -c and -j
@@ -61,6 +63,7 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
   : "${BENCH_ROLES:=300}" "${BENCH_TAGGED:=10}"
 fi
 N=${BENCH_N:-2000}
+DDL_N=${BENCH_DDL_N:-$(( N / 4 ))}
 T=${BENCH_T:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 CLIENTS=${BENCH_CLIENTS:-2}
@@ -142,9 +145,8 @@ fi
 
 # the per-pair statements; C keys spread over the table, cycled, so that the
 # N and 2N runs touch the same pages (the shutdown checkpoint cancels too)
-C=$(( N < 500 ? N : 500 ))
 write_script() {
-  local n=$1 ddl=$2 preamble=$3 i k
+  local n=$1 ddl=$2 preamble=$3 i k C=$(( $4 < 500 ? $4 : 500 ))
   printf '%b' "$preamble"
   for ((i = 0; i < n; i++)); do
     k=$(( 1 + (i % C) * (100000 / C) ))
@@ -159,7 +161,8 @@ write_script() {
   echo "SELECT sum(abalance) AS bench_sum FROM pgbench_accounts;"
 }
 
-# cg_run NAME TEMPLATE PRELOAD DDL N: prints the callgrind total
+# cg_run NAME TEMPLATE PRELOAD DDL N PAIRS: prints the callgrind total
+# (PAIRS: the short run's N, which fixes the keys, the same in both runs)
 cg_run() {
   local name=$1 tmpl=$2 preload=$3 ddl=$4 n=$5 preamble="" d="$work/cg/$1"
   case $name in
@@ -169,7 +172,7 @@ cg_run() {
   esac
   rm -rf "$d"; mkdir -p "$work/cg"
   cp -a "$work/$tmpl" "$d"
-  write_script "$n" "$ddl" "$preamble" > "$d.sql"
+  write_script "$n" "$ddl" "$preamble" "$6" > "$d.sql"
   valgrind --tool=callgrind --callgrind-out-file="$d.cg" \
     postgres --single -D "$d" -c shared_preload_libraries="$preload" -c fsync=off "$DB" \
     < "$d.sql" > "$d.stdout" 2> "$d.stderr" || die "$name: postgres --single failed (see $d.stderr)"
@@ -188,13 +191,14 @@ cg_run() {
 declare -A per_stmt
 # gate NAME TEMPLATE PRELOAD DDL: the two runs in parallel (2 cores)
 gate() {
-  local name=$1 tmpl=$2 preload=$3 ddl=$4 i1 i2 spp=$(( $4 == 1 ? 4 : 2 ))
-  cg_run "${name}_1" "$tmpl" "$preload" "$ddl" "$N" > "$work/$name.i1" &
+  local name=$1 tmpl=$2 preload=$3 ddl=$4 i1 i2 spp=$(( $4 == 1 ? 4 : 2 )) n=$N
+  [ "$ddl" = 1 ] && n=$DDL_N
+  cg_run "${name}_1" "$tmpl" "$preload" "$ddl" "$n" "$n" > "$work/$name.i1" &
   local p1=$!
-  cg_run "${name}_2" "$tmpl" "$preload" "$ddl" $((2 * N)) > "$work/$name.i2" || { wait $p1; exit 1; }
+  cg_run "${name}_2" "$tmpl" "$preload" "$ddl" $((2 * n)) "$n" > "$work/$name.i2" || { wait $p1; exit 1; }
   wait $p1 || exit 1
   read -r i1 < "$work/$name.i1"; read -r i2 < "$work/$name.i2"
-  per_stmt[$name]=$(awk -v a="$i1" -v b="$i2" -v n="$N" -v s="$spp" 'BEGIN {printf "%.1f", (b - a) / (n * s)}')
+  per_stmt[$name]=$(awk -v a="$i1" -v b="$i2" -v n="$n" -v s="$spp" 'BEGIN {printf "%.1f", (b - a) / (n * s)}')
   printf '  %-12s I(N)=%-12s I(2N)=%-12s per statement %s\n' "$name" "$i1" "$i2" "${per_stmt[$name]}"
   if [ -n "$OUT" ]; then
     cp "$work/cg/${name}_1.cg" "$OUT/$name.N.cg"; cp "$work/cg/${name}_2.cg" "$OUT/$name.2N.cg"
@@ -203,7 +207,7 @@ gate() {
 }
 
 if has_part gate || has_part roles; then
-  echo "bench: callgrind, N=$N and 2N pairs (instructions per statement)"
+  echo "bench: callgrind, N=$N and 2N pairs, with DDL N=$DDL_N and 2N (instructions per statement)"
 fi
 if has_part gate; then
   gate off tmpl "" 0
@@ -269,7 +273,7 @@ fi
 # ---------------------------------------------------------------- report
 
 echo
-echo "== agent_guard benchmark ($(nproc) cores; N=$N; pgbench T=${T}s x $ROUNDS rounds, -c $CLIENTS)"
+echo "== agent_guard benchmark ($(nproc) cores; N=$N, with DDL $DDL_N; pgbench T=${T}s x $ROUNDS rounds, -c $CLIENTS)"
 printf '%-34s %14s %14s %14s\n' "instructions per statement" off human agent
 row() { # label off human agent
   printf '%-34s %14s %14s %14s\n' "$1" "$2" "$3" "$4"
