@@ -17,6 +17,8 @@ NO_INSTALLCHECK = 1
 include $(dir $(lastword $(MAKEFILE_LIST)))test/schedule.mk
 
 PG_CPPFLAGS = -I$(srcdir)/src
+# every source includes the shared header (PGXS tracks no header dependencies)
+$(OBJS): src/agent_guard.h src/compat.h
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered
 
 PG_CONFIG ?= pg_config

@@ -35,6 +35,7 @@
 
 #include "catalog/objectaddress.h"
 #include "executor/execdesc.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "port/atomics.h"
 #include "storage/dsm.h"
@@ -44,6 +45,14 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+
+/*
+ * Everything declared below is internal to the library: hidden symbols are
+ * called and read directly, not through the PLT and GOT (the hot paths run
+ * on every statement).  _PG_init, the SQL-callable functions and the
+ * worker's entry point are declared in the .c files, outside this region.
+ */
+#pragma GCC visibility push(hidden)
 
 #define AG_NAME				"agent_guard"
 #define AG_VERSION			"1.1"
@@ -187,7 +196,31 @@ extern void ag_count_decision(AgClass cls, AgCounter counter);
 
 /* tags.c */
 extern void ag_tags_init(void);
-extern AgAction ag_session_action(void);
+extern AgAction ag_session_action_rebuild(void);
+extern bool ag_in_internal_work;
+extern bool ag_status_valid;
+extern Oid	ag_cached_roles[3];
+extern AgAction ag_cached_action;
+
+/*
+ * Is this session an agent session, and with which action?  AG_ACTION_NONE
+ * means a human session, which the guard never touches.  The hot path runs
+ * on every statement of every session: inline, two compares, no call of
+ * our own (tags.c, ag_session_action_rebuild, has the rest).  The third
+ * role of the cache key, the authenticated (login) role, is set once at
+ * login and never changes in a backend, so it is compared only when the
+ * cache is rebuilt.
+ */
+static inline AgAction
+ag_session_action(void)
+{
+	if (likely(ag_status_valid && !ag_in_internal_work &&
+			   ag_cached_roles[0] == GetOuterUserId() &&
+			   ag_cached_roles[1] == GetSessionUserId()))
+		return ag_cached_action;
+	return ag_session_action_rebuild();
+}
+
 extern AgAction ag_role_tag(Oid roleid);
 extern bool ag_role_is_agent(Oid roleid);
 extern const char *ag_action_name(AgAction action);
@@ -199,12 +232,13 @@ extern char *ag_session_tag_sentence(void);
 extern const char *ag_agent_role_name(void);
 extern Oid	ag_agent_role(void);
 extern void ag_session_changed(void);
-extern bool ag_in_internal_work;
 
 /* utility.c */
 extern void ag_utility_init(void);
 extern bool ag_object_is_exempt(const ObjectAddress *addr);
 extern Oid	ag_guard_schema(void);
+extern Oid	ag_schema_named_guard(void);
+extern void ag_accept_invalidations(void);
 extern char *ag_object_description(const ObjectAddress *addr);
 
 /* dml.c */
@@ -235,5 +269,7 @@ extern void ag_audit(AgClass cls, const char *decision, const char *command,
 extern char *ag_client_addr(void);
 extern char *ag_join_objects(List *objects);
 extern void ag_writer_leave(Oid dbid);
+
+#pragma GCC visibility pop
 
 #endif							/* AGENT_GUARD_H */

@@ -62,6 +62,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
@@ -565,49 +566,64 @@ ag_find_modify(Plan *plan, PlannedStmt *pstmt)
 
 static void ag_check_writes(List *perms);
 
+/*
+ * An agent's data change, before the executor starts: tampering first
+ * (refused as such, never parked as a change), then the plan.  Returns the
+ * AG_MODIFY_* flags of the decisions.
+ */
+static pg_noinline int
+ag_check_plan(QueryDesc *queryDesc)
+{
+	PlannedStmt *pstmt = queryDesc->plannedstmt;
+	volatile int decided = 0;
+	AgQueryRef	saved;
+	ListCell   *lc;
+
+	ag_get_current_query(&saved);
+	ag_set_current_query(queryDesc->sourceText, pstmt->stmt_location,
+						 pstmt->stmt_len);
+	PG_TRY();
+	{
+		ag_check_writes(AG_PLAN_PERMS(pstmt));
+		decided |= ag_find_modify(pstmt->planTree, pstmt);
+		foreach(lc, pstmt->subplans)
+			decided |= ag_find_modify(lfirst(lc), pstmt);
+	}
+	PG_FINALLY();
+	{
+		ag_restore_current_query(&saved);
+	}
+	PG_END_TRY();
+	return decided;
+}
+
 static void
 ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	PlannedStmt *pstmt = queryDesc->plannedstmt;
-	volatile int decided = 0;
+	bool		modifies = (pstmt->commandType == CMD_UPDATE ||
+							pstmt->commandType == CMD_DELETE ||
+							pstmt->commandType == CMD_MERGE ||
+							pstmt->hasModifyingCTE) &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY);
+	int			decided = 0;
 
-	if ((pstmt->commandType == CMD_UPDATE ||
-		 pstmt->commandType == CMD_DELETE ||
-		 pstmt->commandType == CMD_MERGE ||
-		 pstmt->hasModifyingCTE) &&
-		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
-		(AcceptInvalidationMessages(), ag_session_action() != AG_ACTION_NONE))
+	if (modifies)
 	{
-		AgQueryRef	saved;
-		ListCell   *lc;
-
-		ag_get_current_query(&saved);
-		ag_set_current_query(queryDesc->sourceText, pstmt->stmt_location,
-							 pstmt->stmt_len);
-		PG_TRY();
-		{
-			/* tampering first: refused as such, never parked as a change */
-			ag_check_writes(AG_PLAN_PERMS(pstmt));
-			decided |= ag_find_modify(pstmt->planTree, pstmt);
-			foreach(lc, pstmt->subplans)
-				decided |= ag_find_modify(lfirst(lc), pstmt);
-		}
-		PG_FINALLY();
-		{
-			ag_restore_current_query(&saved);
-		}
-		PG_END_TRY();
+		ag_accept_invalidations();	/* a tag change made meanwhile */
+		if (ag_session_action() != AG_ACTION_NONE)
+			decided = ag_check_plan(queryDesc);
 	}
-
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	/* the exact row count (rowlimit.c): agent sessions only */
-	ag_rowlimit_executor_started(queryDesc, eflags,
-								 (decided & AG_MODIFY_PERMIT) != 0,
-								 (decided & AG_MODIFY_LOGGED) != 0);
+	/* the exact row count (rowlimit.c), of every agent statement */
+	if (ag_session_action() != AG_ACTION_NONE)
+		ag_rowlimit_executor_started(queryDesc, eflags,
+									 (decided & AG_MODIFY_PERMIT) != 0,
+									 (decided & AG_MODIFY_LOGGED) != 0);
 }
 
 /*
@@ -617,14 +633,41 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
  */
 #define AG_WRITE_PERMS (ACL_INSERT | ACL_UPDATE | ACL_DELETE)
 
+/*
+ * The last relation found not to be protected: an agent that writes to the
+ * same table statement after statement (and the permission hook, which
+ * sees the same statement again) skips the catalog lookup.  Forgotten on
+ * any invalidation of that relation (ALTER TABLE ... SET SCHEMA) or of a
+ * schema.
+ */
+static Oid	ag_unprotected_relid = InvalidOid;
+
+static void
+ag_forget_relation(Datum arg, Oid relid)
+{
+	if (relid == ag_unprotected_relid || !OidIsValid(relid))
+		ag_unprotected_relid = InvalidOid;
+}
+
+static void
+ag_forget_schemas(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ag_unprotected_relid = InvalidOid;
+}
+
 static void
 ag_check_protected_write(Oid relid)
 {
 	Oid			nsp = get_rel_namespace(relid);
 	char	   *name;
 
-	if (nsp != PG_CATALOG_NAMESPACE && nsp != ag_guard_schema())
+	/* the cached schema name first: ag_guard_schema() scans pg_extension */
+	if (nsp != PG_CATALOG_NAMESPACE &&
+		(nsp != ag_schema_named_guard() || nsp != ag_guard_schema()))
+	{
+		ag_unprotected_relid = relid;
 		return;
+	}
 	name = quote_qualified_identifier(get_namespace_name(nsp), get_rel_name(relid));
 	if (nsp == PG_CATALOG_NAMESPACE)
 		ag_tamper("writing to", name,
@@ -654,6 +697,7 @@ ag_check_writes(List *perms)
 #endif
 
 		if (OidIsValid(relid) && (perm->requiredPerms & AG_WRITE_PERMS) &&
+			relid != ag_unprotected_relid &&
 			ag_session_action() != AG_ACTION_NONE)
 			ag_check_protected_write(relid);
 	}
@@ -675,4 +719,6 @@ ag_dml_init(void)
 	ExecutorStart_hook = ag_ExecutorStart;
 	prev_ExecutorCheckPerms = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = ag_ExecutorCheckPerms;
+	CacheRegisterRelcacheCallback(ag_forget_relation, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, ag_forget_schemas, (Datum) 0);
 }

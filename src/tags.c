@@ -75,9 +75,9 @@ static int	ag_ntags = 0;
 static bool ag_tags_valid = false;
 
 /* The answer for the current session roles. */
-static bool ag_status_valid = false;
-static Oid	ag_cached_roles[3];
-static AgAction ag_cached_action = AG_ACTION_NONE;
+bool		ag_status_valid = false;	/* read inline by ag_session_action() */
+Oid			ag_cached_roles[3];
+AgAction	ag_cached_action = AG_ACTION_NONE;
 static Oid	ag_cached_source = InvalidOid;	/* tagged role that decided */
 static Oid	ag_cached_agent = InvalidOid;	/* session role it applies to */
 static int64 ag_cached_min_limit = 0;	/* smallest explicit non-zero limit */
@@ -280,11 +280,13 @@ ag_role_is_agent(Oid roleid)
 }
 
 /*
- * Is this session an agent session, and with which action?
- * AG_ACTION_NONE means a human session, which the guard never touches.
+ * The slow path of ag_session_action() (agent_guard.h): the cache is
+ * invalid or the session roles changed.  The cache is only ever marked
+ * valid in a normal backend of a database, outside internal work, so the
+ * inline fast path need not test those again.
  */
 AgAction
-ag_session_action(void)
+ag_session_action_rebuild(void)
 {
 	Oid			roles[3];
 	AgAction	best = AG_ACTION_NONE;
@@ -301,10 +303,10 @@ ag_session_action(void)
 	roles[2] = GetAuthenticatedUserId();
 
 
-	if (likely(ag_status_valid &&
-			   roles[0] == ag_cached_roles[0] &&
-			   roles[1] == ag_cached_roles[1] &&
-			   roles[2] == ag_cached_roles[2]))
+	if (ag_status_valid &&
+		roles[0] == ag_cached_roles[0] &&
+		roles[1] == ag_cached_roles[1] &&
+		roles[2] == ag_cached_roles[2])
 		return ag_cached_action;
 
 	/* rebuilding needs catalog access; without a transaction keep the last answer */

@@ -153,6 +153,45 @@ ag_guard_schema(void)
 }
 
 /*
+ * The OID of the schema named agent_guard, InvalidOid when there is none:
+ * cached, and forgotten on any change of pg_namespace.  A relation outside
+ * it is not the guard's, whatever ag_guard_schema() (which also looks the
+ * extension up, a catalog scan) would say, so hot paths ask this first.
+ */
+static Oid	ag_named_schema = InvalidOid;
+static bool ag_named_schema_valid = false;
+
+static void
+ag_invalidate_named_schema(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ag_named_schema_valid = false;
+}
+
+Oid
+ag_schema_named_guard(void)
+{
+	if (!ag_named_schema_valid)
+	{
+		ag_named_schema = get_namespace_oid(AG_NAME, true);
+		ag_named_schema_valid = true;
+	}
+	return ag_named_schema;
+}
+
+/*
+ * Take in tag changes committed by other sessions before this statement is
+ * checked.  A transaction that started with this statement has just done
+ * so (AtStart_Cache): its start time is the statement's.  Then only
+ * statements inside an explicit transaction block pay for the call.
+ */
+void
+ag_accept_invalidations(void)
+{
+	if (GetCurrentStatementStartTimestamp() != GetCurrentTransactionStartTimestamp())
+		AcceptInvalidationMessages();
+}
+
+/*
  * An OID column of a catalog row, found through the catalog's OID index
  * (the generic lookups of objectaddress.c do not cover every catalog).
  */
@@ -243,17 +282,22 @@ ag_object_schema(const ObjectAddress *addr)
 static bool
 ag_object_is_guard(const ObjectAddress *addr)
 {
-	Oid			extoid = get_extension_oid(AG_NAME, true);
 	Oid			nsp;
 
-	if (!OidIsValid(extoid))
-		return false;
 	if (addr->classId == ExtensionRelationId)
-		return addr->objectId == extoid;
-	nsp = get_namespace_oid(AG_NAME, true);
-	if (addr->classId == NamespaceRelationId)
-		return addr->objectId == nsp;
-	return ag_object_schema(addr) == nsp;
+	{
+		Oid			extoid = get_extension_oid(AG_NAME, true);
+
+		return OidIsValid(extoid) && addr->objectId == extoid;
+	}
+	/* the cached schema first: looking the extension up scans pg_extension */
+	nsp = ag_schema_named_guard();
+	if (!OidIsValid(nsp))
+		return false;
+	if (addr->classId == NamespaceRelationId ? addr->objectId != nsp :
+		ag_object_schema(addr) != nsp)
+		return false;
+	return OidIsValid(get_extension_oid(AG_NAME, true));
 }
 
 /* Temporary, or created by this transaction? */
@@ -817,9 +861,9 @@ ag_on_truncate(Oid relid)
 		ag_decide_truncate("TRUNCATE", list_make1(d));
 }
 
-static void
-ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
-				 int subId, void *arg)
+static pg_noinline void
+ag_object_access_guarded(ObjectAccessType access, Oid classId, Oid objectId,
+						 int subId, void *arg)
 {
 	ObjectAddress addr;
 
@@ -888,6 +932,20 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		default:
 			break;
 	}
+}
+
+/*
+ * The hook is called on every function execution (OAT_FUNCTION_EXECUTE)
+ * and schema search: filter those out before anything else.
+ */
+static void
+ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				 int subId, void *arg)
+{
+	if (unlikely(access != OAT_FUNCTION_EXECUTE && access != OAT_NAMESPACE_SEARCH))
+		ag_object_access_guarded(access, classId, objectId, subId, arg);
+	else if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
 }
 
 /* ---------- checks on the parse tree, before the statement runs ---------- */
@@ -1259,7 +1317,7 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 * sessions go straight through.
 	 */
 	if (!IsA(parsetree, TransactionStmt))
-		AcceptInvalidationMessages();	/* a tag change made meanwhile */
+		ag_accept_invalidations();	/* a tag change made meanwhile */
 	if (IsA(parsetree, TransactionStmt) ||
 		ag_session_action() == AG_ACTION_NONE)
 	{
@@ -1308,4 +1366,5 @@ ag_utility_init(void)
 	prev_object_access = object_access_hook;
 	object_access_hook = ag_object_access;
 	RegisterXactCallback(ag_xact_callback, NULL);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, ag_invalidate_named_schema, (Datum) 0);
 }
