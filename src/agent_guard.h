@@ -34,6 +34,7 @@
 #include "postgres.h"
 
 #include "catalog/objectaddress.h"
+#include "access/xact.h"
 #include "executor/execdesc.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
@@ -247,7 +248,11 @@ extern void ag_dml_init(void);
 /* rowlimit.c */
 extern void ag_rowlimit_init(void);
 extern void ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags,
-										 bool approved, bool logged);
+										 bool approved, bool logged, bool is_top);
+extern bool ag_rowlimit_start_enter(QueryDesc *queryDesc, bool *entered);
+extern void ag_rowlimit_start_leave(bool entered);
+extern void ag_rowlimit_xact_event(XactEvent event);
+extern struct EState *ag_untracked_estate;
 extern char *ag_row_limit_hint(void);
 
 /* decide.c */

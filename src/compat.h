@@ -33,15 +33,6 @@
 #define AG_PLAN_PERMS(pstmt) ((pstmt)->rtable)
 #endif
 
-/* planner_hook: 19 passes the ExplainState of EXPLAIN (NULL otherwise). */
-#if PG_VERSION_NUM >= 190000
-#define AG_PLANNER_ARGS Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams, ExplainState *es
-#define AG_PLANNER_CALL(fn) (fn)(parse, query_string, cursorOptions, boundParams, es)
-#else
-#define AG_PLANNER_ARGS Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams
-#define AG_PLANNER_CALL(fn) (fn)(parse, query_string, cursorOptions, boundParams)
-#endif
-
 /* ExecutorRun_hook: 18 dropped execute_once. */
 #if PG_VERSION_NUM >= 180000
 #define AG_EXECUTORRUN_ARGS QueryDesc *queryDesc, ScanDirection direction, uint64 count

@@ -57,6 +57,7 @@
 #include "nodes/plannodes.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -389,7 +390,8 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	ListCell   *lc;
 
 	if (mt->operation != CMD_DELETE && mt->operation != CMD_UPDATE &&
-		mt->operation != CMD_MERGE)
+		mt->operation != CMD_MERGE &&
+		!(mt->operation == CMD_INSERT && mt->onConflictAction == ONCONFLICT_UPDATE))
 		return 0;
 
 	rte = rt_fetch(mt->nominalRelation, pstmt->rtable);
@@ -429,6 +431,10 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 		case CMD_UPDATE:
 			updates = true;
 			break;
+		case CMD_INSERT:
+			/* ON CONFLICT DO UPDATE: only the row limit applies (below) */
+			updates = true;
+			break;
 		case CMD_MERGE:
 			{
 				bool		actions_bounded;
@@ -448,7 +454,8 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	if (!deletes && !updates)
 		return 0;
 
-	if (mt->operation != CMD_MERGE || !bounded)
+	if (mt->operation == CMD_DELETE || mt->operation == CMD_UPDATE ||
+		(mt->operation == CMD_MERGE && !bounded))
 	{
 		ag_plan_bounds(outerPlan(mt), targets, &has_target, &bounded);
 		/* WHEN NOT MATCHED BY SOURCE acts on rows the join did not pick */
@@ -459,11 +466,17 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	 * The planner's estimate against the row limit.  A MERGE whose
 	 * destructive actions all carry a condition on the target is left to
 	 * the exact count: the plan estimates the joined rows, not how many of
-	 * them those conditions pick.
+	 * them those conditions pick.  Only the plans a client's statement is
+	 * made of (the active portal's: also through EXECUTE) are judged by their
+	 * estimate: the statements they run (functions, triggers, foreign-key
+	 * cascades with their generic plans) are left to the exact count, which
+	 * stops them at the real limit.  An INSERT ... ON CONFLICT DO UPDATE is
+	 * judged by the rows it proposes.
 	 */
 	plan_rows = outerPlan(mt) ? outerPlan(mt)->plan_rows : 0;
 	limit = ag_session_row_limit(&limit_source);
-	if (merge_actions_bounded)
+	if (merge_actions_bounded || ActivePortal == NULL ||
+		!list_member_ptr(ActivePortal->stmts, pstmt))
 		limit = 0;
 	if (!unbounded && !(limit > 0 && plan_rows > (double) limit))
 		return 0;
@@ -495,6 +508,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 
 	st.cls = deletes ? AG_CLASS_DELETE : AG_CLASS_UPDATE;
 	st.command = mt->operation == CMD_MERGE ? "MERGE" :
+		mt->operation == CMD_INSERT ? "INSERT ... ON CONFLICT DO UPDATE" :
 		deletes ? "DELETE" : "UPDATE";
 	st.objects = list_make1(ag_object_description(&addr));
 	st.object_key = psprintf("%u:%u:0", RelationRelationId, rte->relid);
@@ -604,9 +618,14 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	bool		modifies = (pstmt->commandType == CMD_UPDATE ||
 							pstmt->commandType == CMD_DELETE ||
 							pstmt->commandType == CMD_MERGE ||
-							pstmt->hasModifyingCTE) &&
+							pstmt->hasModifyingCTE ||
+							(pstmt->commandType == CMD_INSERT &&
+							 IsA(pstmt->planTree, ModifyTable) &&
+							 ((ModifyTable *) pstmt->planTree)->onConflictAction == ONCONFLICT_UPDATE)) &&
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY);
 	int			decided = 0;
+	bool		is_top;
+	volatile bool entered;
 
 	if (modifies)
 	{
@@ -614,16 +633,35 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		if (ag_session_action() != AG_ACTION_NONE)
 			decided = ag_check_plan(queryDesc);
 	}
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
+	is_top = ag_rowlimit_start_enter(queryDesc, (bool *) &entered);
+	ag_untracked_estate = NULL;
+	if (!entered)
+	{
+		/* a human session: nothing to count */
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+		ag_untracked_estate = queryDesc->estate;
+		return;
+	}
+	PG_TRY();
+	{
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+	}
+	PG_FINALLY();
+	{
+		ag_rowlimit_start_leave(entered);
+	}
+	PG_END_TRY();
 
 	/* the exact row count (rowlimit.c), of every agent statement */
-	if (ag_session_action() != AG_ACTION_NONE)
-		ag_rowlimit_executor_started(queryDesc, eflags,
-									 (decided & AG_MODIFY_PERMIT) != 0,
-									 (decided & AG_MODIFY_LOGGED) != 0);
+	ag_rowlimit_executor_started(queryDesc, eflags,
+								 (decided & AG_MODIFY_PERMIT) != 0,
+								 (decided & AG_MODIFY_LOGGED) != 0, is_top);
 }
 
 /*

@@ -68,8 +68,21 @@ void		_PG_init(void);
 static bool
 ag_change_by_agent(GucSource source)
 {
-	return source >= PGC_S_CLIENT && IsTransactionState() &&
-		ag_session_action() != AG_ACTION_NONE;
+	if (source < PGC_S_CLIENT || !IsTransactionState())
+		return false;
+
+	/*
+	 * Connection options (PGOPTIONS, options=) are applied while the backend
+	 * starts, before ag_session_action() answers: ask the login role's tags.
+	 */
+	if (!IsNormalProcessingMode())
+	{
+		if (ag_in_internal_work || IsBinaryUpgrade || !OidIsValid(MyDatabaseId))
+			return false;
+		/* set before the options are processed (InitializeSessionUserId) */
+		return ag_role_is_agent(GetSessionUserId());
+	}
+	return ag_session_action() != AG_ACTION_NONE;
 }
 
 static bool

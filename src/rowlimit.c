@@ -6,10 +6,11 @@
  *	  runs, and stopped the moment it passes the session's row limit
  *	  (agent_guard.max_rows, or the max_rows of the role's tag).
  *
- * Hooks: planner_hook, ExecutorRun_hook, ExecutorFinish_hook,
- * ExecutorEnd_hook, ProcessUtility_hook (all chained; dml.c's
- * ExecutorStart hook calls ag_rowlimit_executor_started() after the
- * executor has started), and a transaction callback.
+ * Hooks: ExecutorRun_hook, ExecutorFinish_hook, ExecutorEnd_hook,
+ * ProcessUtility_hook (all chained); dml.c's ExecutorStart hook enters a
+ * level around starting the executor (ag_rowlimit_start_enter) and calls
+ * ag_rowlimit_executor_started() after it; utility.c's transaction callback
+ * passes the transaction events on (ag_rowlimit_xact_event).
  *
  * What is counted.  After an executor of an agent session has started,
  * every ModifyTable node doing DELETE, UPDATE or MERGE whose result
@@ -26,20 +27,27 @@
  * trigger runs are.
  *
  * The running total spans one top-level statement.  A nesting counter
- * (as pg_stat_statements' exec_nested_level) is raised around planning,
- * ExecutorRun, ExecutorFinish and ProcessUtility; it is restored on error
- * by PG_FINALLY, so a PL/pgSQL exception block that catches an error does
- * not disturb it.  An executor or utility statement started at level 0
- * from a portal (ActivePortal set) is a top-level statement; when it ends
- * (ExecutorEnd, or ProcessUtility returning), the total is reset.  So is it
- * when a transaction ends at level 0 (commit or abort).  Nothing else
- * resets it: not a subtransaction abort (an exception block would
+ * (as pg_stat_statements' exec_nested_level) is raised around ExecutorStart
+ * (functions can run there: initial partition pruning), ExecutorRun,
+ * ExecutorFinish and ProcessUtility; it is restored on error by PG_FINALLY,
+ * so a PL/pgSQL exception block that catches an error does not disturb it.
+ * An executor or utility statement started at level 0 from a portal
+ * (ActivePortal set) is a top-level statement; when the last statement of
+ * that portal ends (ExecutorEnd, or ProcessUtility returning), the total is
+ * reset: the several plans a rule makes of one statement share one count.
+ * So is it when a transaction ends at level 0 (commit or abort).  Nothing
+ * else resets it: not a subtransaction abort (an exception block would
  * otherwise be a way around the limit), not a procedure's COMMIT inside a
  * CALL (the count goes on across it, though what was committed stays
  * committed), not the deferred triggers that run at COMMIT (they have no
  * portal: their rows add up until the transaction ends).  Functions run at
- * plan time (an IMMUTABLE function calling a volatile one) count into the
- * statement they are planned for.
+ * plan time (an IMMUTABLE function calling a volatile one) run outside any
+ * portal, so they are not top-level: what they change counts into the
+ * statement planned next, whose end resets it.
+ *
+ * Human sessions are not tracked: their executors are marked at
+ * ExecutorStart (ag_untracked_estate), so ExecutorRun and ExecutorFinish
+ * pass them through with one pointer compare.
  *
  * Passing the limit calls ag_decide() with the class of the node that
  * passed it and the text of the top-level statement: reject raises an
@@ -52,8 +60,8 @@
  * approved) is not counted, nor is anything it runs (its triggers and
  * cascades are part of what was approved).
  *
- * Cost.  Human sessions: one cached ag_session_action() check per hook,
- * no allocation, no wrapping.  Agent sessions: a PG_TRY per hook level;
+ * Cost.  Human sessions: a pointer compare in ExecutorRun and
+ * ExecutorFinish, a NULL test in ExecutorEnd, no allocation, no wrapping.  Agent sessions: a PG_TRY per hook level;
  * the wrapper costs one list lookup per row, only on DML.
  *
  * State: the running total, the flags of the current top-level statement
@@ -71,7 +79,6 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
-#include "optimizer/planner.h"
 #include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
@@ -113,9 +120,16 @@ static bool ag_top_query_set = false;
 static AgQueryRef ag_top_query;
 
 static AgExecInfo *ag_execs = NULL;
+
+/*
+ * The executor a human session started last, when it was not tracked: its
+ * ExecutorRun and ExecutorFinish go straight through without asking the
+ * session again.  Every ExecutorStart sets it (dml.c), so a freed executor's
+ * address, reused by a new one, never matches a stale value.
+ */
+EState	   *ag_untracked_estate = NULL;
 static AgCounted *ag_counted = NULL;
 
-static planner_hook_type prev_planner = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
@@ -131,6 +145,20 @@ ag_statement_done(void)
 	ag_limit_lifted = false;
 	ag_limit_logged = false;
 	ag_top_query_set = false;
+}
+
+/*
+ * Is pstmt the last statement of the active portal?  A statement that the
+ * rewriter turned into several plans (rules with several actions) runs
+ * them one after another in one portal: they are one top-level statement
+ * and share one count.
+ */
+static bool
+ag_last_of_portal(PlannedStmt *pstmt)
+{
+	if (ActivePortal == NULL || ActivePortal->stmts == NIL)
+		return true;
+	return (PlannedStmt *) llast(ActivePortal->stmts) == pstmt;
 }
 
 static void
@@ -237,6 +265,14 @@ ag_limit_passed(AgCounted *c)
 	if (ag_top_query_set)
 		ag_set_current_query(ag_top_query.source, ag_top_query.location,
 							 ag_top_query.len);
+	else if (c->estate->es_sourceText != NULL)
+	{
+		/*
+		 * No top-level statement (a function folded at plan time, a deferred
+		 * trigger at COMMIT): the statement whose row passed the limit.
+		 */
+		ag_set_current_query(c->estate->es_sourceText, -1, 0);
+	}
 	PG_TRY();
 	{
 		permit = ag_decide(&st);
@@ -315,6 +351,12 @@ ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
 		return;
 	switch (mtstate->operation)
 	{
+		case CMD_INSERT:
+			/* every row it proposes may overwrite one: inserts count too */
+			if (mt->onConflictAction != ONCONFLICT_UPDATE)
+				return;
+			cls = AG_CLASS_UPDATE;
+			break;
 		case CMD_DELETE:
 			cls = AG_CLASS_DELETE;
 			break;
@@ -374,6 +416,7 @@ ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
 	c->limit = limit;
 	c->cls = cls;
 	c->command = mtstate->operation == CMD_MERGE ? "MERGE" :
+		mtstate->operation == CMD_INSERT ? "INSERT ... ON CONFLICT DO UPDATE" :
 		mtstate->operation == CMD_DELETE ? "DELETE" : "UPDATE";
 	c->relid = RelationGetRelid(nominal);
 	c->cb.func = ag_counted_gone;
@@ -396,24 +439,54 @@ ag_wrap_walker(PlanState *ps, void *context)
 }
 
 /*
+ * dml.c's ExecutorStart hook, around starting the executor: functions can
+ * run inside ExecutorStart (initial partition pruning evaluates stable
+ * expressions), and what they change belongs to this statement, so the
+ * start is a level of its own.  Returns whether this executor is a
+ * top-level statement's; *entered says whether a level was entered.
+ */
+bool
+ag_rowlimit_start_enter(QueryDesc *queryDesc, bool *entered)
+{
+	bool		is_top = ag_nesting == 0 && ActivePortal != NULL;
+
+	*entered = !ag_untracked();
+	if (*entered)
+	{
+		if (is_top)
+			ag_set_top_query(queryDesc->sourceText,
+							 queryDesc->plannedstmt->stmt_location,
+							 queryDesc->plannedstmt->stmt_len);
+		ag_nesting++;
+	}
+	return is_top;
+}
+
+
+void
+ag_rowlimit_start_leave(bool entered)
+{
+	if (entered)
+		ag_nesting--;
+}
+
+/*
  * Called by dml.c's ExecutorStart hook once the executor has started.
  * "approved": dml.c let it run on a permit; "logged": dml.c warned about
  * it in log mode (the count then warns no more in this statement).
  */
 void
 ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
-							 bool logged)
+							 bool logged, bool is_top)
 {
 	PlannedStmt *pstmt = queryDesc->plannedstmt;
 	EState	   *estate = queryDesc->estate;
-	bool		is_top;
 	int64		limit;
 	ListCell   *lc;
 
 	if (ag_untracked() || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || estate == NULL)
 		return;
 
-	is_top = ag_nesting == 0 && ActivePortal != NULL;
 	if (is_top || approved)
 	{
 		AgExecInfo *info = MemoryContextAllocZero(estate->es_query_cxt,
@@ -436,7 +509,8 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 
 	if (approved ||
 		!(pstmt->commandType == CMD_DELETE || pstmt->commandType == CMD_UPDATE ||
-		  pstmt->commandType == CMD_MERGE || pstmt->hasModifyingCTE))
+		  pstmt->commandType == CMD_MERGE || pstmt->commandType == CMD_INSERT ||
+		  pstmt->hasModifyingCTE))
 		return;
 	limit = ag_session_row_limit(NULL);
 	if (limit <= 0)
@@ -449,52 +523,13 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 
 /* ---------- nesting ---------- */
 
-static PlannedStmt *
-ag_planner(AG_PLANNER_ARGS)
+/* ExecutorRun of a tracked executor: one level deeper. */
+static pg_noinline void
+ag_tracked_ExecutorRun(AG_EXECUTORRUN_ARGS)
 {
-	PlannedStmt *result;
+	AgExecInfo *info = ag_exec_info(queryDesc->estate);
+	bool		approved = info != NULL && info->approved;
 
-	if (ag_untracked())
-	{
-		if (prev_planner)
-			return AG_PLANNER_CALL(prev_planner);
-		return AG_PLANNER_CALL(standard_planner);
-	}
-	/* functions folded at plan time count for the statement being planned */
-	if (ag_nesting == 0 && query_string != NULL)
-		ag_set_top_query(query_string, parse->stmt_location, parse->stmt_len);
-	ag_nesting++;
-	PG_TRY();
-	{
-		if (prev_planner)
-			result = AG_PLANNER_CALL(prev_planner);
-		else
-			result = AG_PLANNER_CALL(standard_planner);
-	}
-	PG_FINALLY();
-	{
-		ag_nesting--;
-	}
-	PG_END_TRY();
-	return result;
-}
-
-static void
-ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
-{
-	AgExecInfo *info;
-	bool		approved;
-
-	if (ag_untracked())
-	{
-		if (prev_ExecutorRun)
-			AG_EXECUTORRUN_CALL(prev_ExecutorRun);
-		else
-			AG_EXECUTORRUN_CALL(standard_ExecutorRun);
-		return;
-	}
-	info = ag_exec_info(queryDesc->estate);
-	approved = info != NULL && info->approved;
 	ag_nesting++;
 	if (approved)
 		ag_approved_depth++;
@@ -515,21 +550,23 @@ ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
 }
 
 static void
-ag_ExecutorFinish(QueryDesc *queryDesc)
+ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
 {
-	AgExecInfo *info;
-	bool		approved;
+	if (queryDesc->estate != ag_untracked_estate && !ag_untracked())
+		AG_EXECUTORRUN_CALL(ag_tracked_ExecutorRun);
+	else if (prev_ExecutorRun)
+		AG_EXECUTORRUN_CALL(prev_ExecutorRun);
+	else
+		AG_EXECUTORRUN_CALL(standard_ExecutorRun);
+}
 
-	if (ag_untracked())
-	{
-		if (prev_ExecutorFinish)
-			prev_ExecutorFinish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
-		return;
-	}
-	info = ag_exec_info(queryDesc->estate);
-	approved = info != NULL && info->approved;
+/* ExecutorFinish of a tracked executor: one level deeper. */
+static pg_noinline void
+ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
+{
+	AgExecInfo *info = ag_exec_info(queryDesc->estate);
+	bool		approved = info != NULL && info->approved;
+
 	ag_nesting++;
 	if (approved)
 		ag_approved_depth++;
@@ -555,10 +592,22 @@ ag_ExecutorFinish(QueryDesc *queryDesc)
 }
 
 static void
+ag_ExecutorFinish(QueryDesc *queryDesc)
+{
+	if (queryDesc->estate != ag_untracked_estate && !ag_untracked())
+		ag_tracked_ExecutorFinish(queryDesc);
+	else if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+}
+
+static void
 ag_ExecutorEnd(QueryDesc *queryDesc)
 {
 	AgExecInfo *info = ag_execs ? ag_exec_info(queryDesc->estate) : NULL;
-	bool		is_top = info != NULL && info->is_top;
+	bool		is_top = info != NULL && info->is_top &&
+		ag_last_of_portal(queryDesc->plannedstmt);
 
 	/* frees the executor state: its records unlink themselves */
 	if (prev_ExecutorEnd)
@@ -605,7 +654,7 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		ag_nesting--;
 	}
 	PG_END_TRY();
-	if (is_top)
+	if (is_top && ag_last_of_portal(pstmt))
 		ag_statement_done();
 }
 
@@ -615,8 +664,8 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
  * a procedure (level > 0) does not: the CALL goes on.  Subtransactions
  * never reset it.
  */
-static void
-ag_rowlimit_xact_callback(XactEvent event, void *arg)
+void
+ag_rowlimit_xact_event(XactEvent event)
 {
 	switch (event)
 	{
@@ -637,8 +686,6 @@ ag_rowlimit_xact_callback(XactEvent event, void *arg)
 void
 ag_rowlimit_init(void)
 {
-	prev_planner = planner_hook;
-	planner_hook = ag_planner;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = ag_ExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;
@@ -647,5 +694,4 @@ ag_rowlimit_init(void)
 	ExecutorEnd_hook = ag_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ag_ProcessUtility;
-	RegisterXactCallback(ag_rowlimit_xact_callback, NULL);
 }

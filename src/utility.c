@@ -757,6 +757,7 @@ ag_frame_finish(AgFrame *frame)
 static void
 ag_xact_callback(XactEvent event, void *arg)
 {
+	ag_rowlimit_xact_event(event);	/* one callback for both concerns */
 	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
 		return;
 	for (AgFrame *f = ag_frame; f != NULL; f = f->parent)
