@@ -237,6 +237,7 @@ extern void ag_session_changed(void);
 /* utility.c */
 extern void ag_utility_init(void);
 extern bool ag_object_is_exempt(const ObjectAddress *addr);
+extern bool ag_open_relation_is_exempt(struct RelationData *rel);
 extern Oid	ag_guard_schema(void);
 extern Oid	ag_schema_named_guard(void);
 extern void ag_accept_invalidations(void);
@@ -244,6 +245,7 @@ extern char *ag_object_description(const ObjectAddress *addr);
 
 /* dml.c */
 extern void ag_dml_init(void);
+extern List *ag_human_perms;
 
 /* rowlimit.c */
 extern void ag_rowlimit_init(void);
@@ -251,7 +253,8 @@ extern void ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags,
 										 bool approved, bool logged, bool is_top);
 extern bool ag_rowlimit_start_enter(QueryDesc *queryDesc, bool *entered);
 extern void ag_rowlimit_start_leave(bool entered);
-extern void ag_rowlimit_xact_event(XactEvent event);
+extern void ag_rowlimit_xact_end(void);
+extern int	ag_nesting;
 extern struct EState *ag_untracked_estate;
 extern char *ag_row_limit_hint(void);
 

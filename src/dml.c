@@ -611,40 +611,32 @@ ag_check_plan(QueryDesc *queryDesc)
 	return decided;
 }
 
-static void
-ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
+/*
+ * The permission list of the executor a human session is starting: the
+ * permission hook (ag_ExecutorCheckPerms) called from inside that start
+ * need not ask the session again.  Set just before the start and cleared
+ * after it, by every ExecutorStart and at the entry of every utility
+ * statement (COPY and ALTER TABLE reach the permission hook without
+ * ExecutorStart), so a stale value is never compared with a list of
+ * another statement.
+ */
+List	   *ag_human_perms = NIL;
+
+/*
+ * An agent session's executor (or any executor started while a statement
+ * of one is running): tampering and the plan are decided first, then the
+ * executor starts inside a row-count level.
+ */
+static pg_noinline void
+ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies)
 {
-	PlannedStmt *pstmt = queryDesc->plannedstmt;
-	bool		modifies = (pstmt->commandType == CMD_UPDATE ||
-							pstmt->commandType == CMD_DELETE ||
-							pstmt->commandType == CMD_MERGE ||
-							pstmt->hasModifyingCTE ||
-							(pstmt->commandType == CMD_INSERT &&
-							 IsA(pstmt->planTree, ModifyTable) &&
-							 ((ModifyTable *) pstmt->planTree)->onConflictAction == ONCONFLICT_UPDATE)) &&
-		!(eflags & EXEC_FLAG_EXPLAIN_ONLY);
 	int			decided = 0;
 	bool		is_top;
 	volatile bool entered;
 
-	if (modifies)
-	{
-		ag_accept_invalidations();	/* a tag change made meanwhile */
-		if (ag_session_action() != AG_ACTION_NONE)
-			decided = ag_check_plan(queryDesc);
-	}
+	if (modifies && ag_session_action() != AG_ACTION_NONE)
+		decided = ag_check_plan(queryDesc);
 	is_top = ag_rowlimit_start_enter(queryDesc, (bool *) &entered);
-	ag_untracked_estate = NULL;
-	if (!entered)
-	{
-		/* a human session: nothing to count */
-		if (prev_ExecutorStart)
-			prev_ExecutorStart(queryDesc, eflags);
-		else
-			standard_ExecutorStart(queryDesc, eflags);
-		ag_untracked_estate = queryDesc->estate;
-		return;
-	}
 	PG_TRY();
 	{
 		if (prev_ExecutorStart)
@@ -662,6 +654,38 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	ag_rowlimit_executor_started(queryDesc, eflags,
 								 (decided & AG_MODIFY_PERMIT) != 0,
 								 (decided & AG_MODIFY_LOGGED) != 0, is_top);
+}
+
+static void
+ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	PlannedStmt *pstmt = queryDesc->plannedstmt;
+	bool		modifies = (pstmt->commandType == CMD_UPDATE ||
+							pstmt->commandType == CMD_DELETE ||
+							pstmt->commandType == CMD_MERGE ||
+							pstmt->hasModifyingCTE ||
+							(pstmt->commandType == CMD_INSERT &&
+							 IsA(pstmt->planTree, ModifyTable) &&
+							 ((ModifyTable *) pstmt->planTree)->onConflictAction == ONCONFLICT_UPDATE)) &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY);
+
+	if (modifies)
+		ag_accept_invalidations();	/* a tag change made meanwhile */
+	ag_untracked_estate = NULL;
+	ag_human_perms = NIL;
+	if (likely(ag_nesting == 0 && ag_session_action() == AG_ACTION_NONE))
+	{
+		/* a human session, outside any statement the guard tracks */
+		ag_human_perms = AG_PLAN_PERMS(pstmt);
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+		ag_human_perms = NIL;
+		ag_untracked_estate = queryDesc->estate;
+		return;
+	}
+	ag_agent_ExecutorStart(queryDesc, eflags, modifies);
 }
 
 /*
@@ -744,7 +768,9 @@ ag_check_writes(List *perms)
 static bool
 ag_ExecutorCheckPerms(AG_CHECKPERMS_ARGS)
 {
-	ag_check_writes(AG_CHECKPERMS_PERMS);
+	/* from inside the start of a human's executor: nothing to check */
+	if (AG_CHECKPERMS_PERMS != ag_human_perms)
+		ag_check_writes(AG_CHECKPERMS_PERMS);
 	if (prev_ExecutorCheckPerms)
 		return AG_CHECKPERMS_CALL(prev_ExecutorCheckPerms);
 	return true;

@@ -111,7 +111,7 @@ typedef struct AgCounted
 	MemoryContextCallback cb;
 } AgCounted;
 
-static int	ag_nesting = 0;
+int			ag_nesting = 0;		/* read inline by dml.c */
 static int	ag_approved_depth = 0;	/* executors on a permit running */
 static int64 ag_rows_total = 0;
 static bool ag_limit_lifted = false;	/* a permit was used at the limit */
@@ -119,7 +119,15 @@ static bool ag_limit_logged = false;	/* log action: warned once */
 static bool ag_top_query_set = false;
 static AgQueryRef ag_top_query;
 
-static AgExecInfo *ag_execs = NULL;
+static AgExecInfo *ag_execs = NULL;	/* executors running on a permit */
+
+/*
+ * The executor of the current top-level statement.  Set when it has
+ * started, cleared when a top-level statement (executor or utility) starts
+ * and when it ends, so that no other executor - one started inside it, or
+ * a later one at the same address - is ever taken for it.
+ */
+static EState *ag_top_estate = NULL;
 
 /*
  * The executor a human session started last, when it was not tracked: its
@@ -397,13 +405,7 @@ ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
 	if (nominal->rd_rel->relkind == RELKIND_VIEW)
 		return;
 	for (int i = 0; i < mtstate->mt_nrels && all_exempt; i++)
-	{
-		ObjectAddress a;
-
-		ObjectAddressSet(a, RelationRelationId,
-						 RelationGetRelid(mtstate->resultRelInfo[i].ri_RelationDesc));
-		all_exempt = ag_object_is_exempt(&a);
-	}
+		all_exempt = ag_open_relation_is_exempt(mtstate->resultRelInfo[i].ri_RelationDesc);
 	if (all_exempt)
 		return;
 
@@ -454,9 +456,12 @@ ag_rowlimit_start_enter(QueryDesc *queryDesc, bool *entered)
 	if (*entered)
 	{
 		if (is_top)
+		{
+			ag_top_estate = NULL;	/* set once the executor exists */
 			ag_set_top_query(queryDesc->sourceText,
 							 queryDesc->plannedstmt->stmt_location,
 							 queryDesc->plannedstmt->stmt_len);
+		}
 		ag_nesting++;
 	}
 	return is_top;
@@ -487,7 +492,9 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 	if (ag_untracked() || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || estate == NULL)
 		return;
 
-	if (is_top || approved)
+	if (is_top)
+		ag_top_estate = estate;
+	if (approved)
 	{
 		AgExecInfo *info = MemoryContextAllocZero(estate->es_query_cxt,
 												  sizeof(AgExecInfo));
@@ -527,7 +534,7 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 static pg_noinline void
 ag_tracked_ExecutorRun(AG_EXECUTORRUN_ARGS)
 {
-	AgExecInfo *info = ag_exec_info(queryDesc->estate);
+	AgExecInfo *info = ag_execs ? ag_exec_info(queryDesc->estate) : NULL;
 	bool		approved = info != NULL && info->approved;
 
 	ag_nesting++;
@@ -564,7 +571,7 @@ ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
 static pg_noinline void
 ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 {
-	AgExecInfo *info = ag_exec_info(queryDesc->estate);
+	AgExecInfo *info = ag_execs ? ag_exec_info(queryDesc->estate) : NULL;
 	bool		approved = info != NULL && info->approved;
 
 	ag_nesting++;
@@ -605,9 +612,8 @@ ag_ExecutorFinish(QueryDesc *queryDesc)
 static void
 ag_ExecutorEnd(QueryDesc *queryDesc)
 {
-	AgExecInfo *info = ag_execs ? ag_exec_info(queryDesc->estate) : NULL;
-	bool		is_top = info != NULL && info->is_top &&
-		ag_last_of_portal(queryDesc->plannedstmt);
+	bool		is_top = queryDesc->estate == ag_top_estate &&
+		ag_top_estate != NULL && ag_last_of_portal(queryDesc->plannedstmt);
 
 	/* frees the executor state: its records unlink themselves */
 	if (prev_ExecutorEnd)
@@ -615,7 +621,10 @@ ag_ExecutorEnd(QueryDesc *queryDesc)
 	else
 		standard_ExecutorEnd(queryDesc);
 	if (is_top)
+	{
+		ag_top_estate = NULL;
 		ag_statement_done();
+	}
 }
 
 static void
@@ -638,7 +647,10 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	is_top = ag_nesting == 0 && ActivePortal != NULL;
 	if (is_top)
+	{
+		ag_top_estate = NULL;
 		ag_set_top_query(queryString, pstmt->stmt_location, pstmt->stmt_len);
+	}
 	ag_nesting++;
 	PG_TRY();
 	{
@@ -665,21 +677,13 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
  * never reset it.
  */
 void
-ag_rowlimit_xact_event(XactEvent event)
+ag_rowlimit_xact_end(void)
 {
-	switch (event)
+	if (ag_nesting == 0)
 	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-			if (ag_nesting == 0)
-			{
-				ag_statement_done();
-				ag_approved_depth = 0;
-			}
-			break;
-		default:
-			break;
+		ag_statement_done();
+		ag_top_estate = NULL;
+		ag_approved_depth = 0;
 	}
 }
 

@@ -309,10 +309,17 @@ ag_relation_is_exempt(Oid relid)
 
 	if (rel == NULL)
 		return false;
-	exempt = rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
-		rel->rd_createSubid != InvalidSubTransactionId;
+	exempt = ag_open_relation_is_exempt(rel);
 	RelationClose(rel);
 	return exempt;
+}
+
+/* The same, for a relation already open: temporary, or created by this transaction. */
+bool
+ag_open_relation_is_exempt(Relation rel)
+{
+	return rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
+		rel->rd_createSubid != InvalidSubTransactionId;
 }
 
 /*
@@ -757,11 +764,22 @@ ag_frame_finish(AgFrame *frame)
 static void
 ag_xact_callback(XactEvent event, void *arg)
 {
-	ag_rowlimit_xact_event(event);	/* one callback for both concerns */
-	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
-		return;
-	for (AgFrame *f = ag_frame; f != NULL; f = f->parent)
-		ag_decide_pending(f);
+	/* one callback for both concerns: drops pending, and the row count */
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			for (AgFrame *f = ag_frame; f != NULL; f = f->parent)
+				ag_decide_pending(f);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			ag_rowlimit_xact_end();
+			break;
+		default:
+			break;
+	}
 }
 
 /* ---------- object access hook ---------- */
@@ -1300,6 +1318,8 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	AgFrame		frame;
+
+	ag_human_perms = NIL;		/* see dml.c: COPY checks permissions too */
 	AgQueryRef	saved_query;
 
 	/*
