@@ -189,6 +189,7 @@ extern int	ag_max_rows;
 extern bool ag_session_agent;
 extern bool ag_session_latched;
 extern bool ag_preloaded;
+extern void ag_install_agent_hooks(void);
 
 /* shmem.c */
 extern AgShared *ag_shared;
@@ -236,6 +237,7 @@ extern void ag_session_changed(void);
 
 /* utility.c */
 extern void ag_utility_init(void);
+extern void ag_utility_install_agent_hooks(void);
 extern bool ag_object_is_exempt(const ObjectAddress *addr);
 extern bool ag_open_relation_is_exempt(struct RelationData *rel);
 extern Oid	ag_guard_schema(void);

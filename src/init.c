@@ -224,8 +224,28 @@ _PG_init(void)
 	ag_tags_init();
 	ag_utility_init();
 	ag_dml_init();
-	ag_rowlimit_init();
 	ag_preloaded = true;
+}
+
+/*
+ * Hooks that only agent sessions need - the row count's executor and
+ * utility hooks, the object access hook, the transaction callback - are
+ * installed in a backend the first time it finds an agent session
+ * (tags.c), so that a backend that only ever serves humans never pays for
+ * them.  Each of those hooks balances its own state within one call, so
+ * installing them in the middle of a statement (a function that runs SET
+ * ROLE) is safe.  Hooks stay installed until the backend exits.
+ */
+void
+ag_install_agent_hooks(void)
+{
+	static bool installed = false;
+
+	if (installed || !ag_preloaded)
+		return;
+	installed = true;
+	ag_utility_install_agent_hooks();
+	ag_rowlimit_init();
 }
 
 /*

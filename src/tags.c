@@ -367,6 +367,8 @@ ag_session_action_rebuild(void)
 	ag_cached_source = source;
 	ag_cached_agent = agent;
 	ag_status_valid = true;
+	if (best != AG_ACTION_NONE)
+		ag_install_agent_hooks();
 	return best;
 }
 

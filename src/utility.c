@@ -1384,8 +1384,17 @@ ag_utility_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ag_ProcessUtility;
+	CacheRegisterSyscacheCallback(NAMESPACEOID, ag_invalidate_named_schema, (Datum) 0);
+}
+
+/*
+ * The object access hook and the transaction callback serve agent sessions
+ * only (frames exist only for them): installed by ag_install_agent_hooks().
+ */
+void
+ag_utility_install_agent_hooks(void)
+{
 	prev_object_access = object_access_hook;
 	object_access_hook = ag_object_access;
 	RegisterXactCallback(ag_xact_callback, NULL);
-	CacheRegisterSyscacheCallback(NAMESPACEOID, ag_invalidate_named_schema, (Datum) 0);
 }
