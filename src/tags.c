@@ -22,7 +22,8 @@
  * inside SECURITY DEFINER functions is deliberately not a key, so a
  * function owned by a human does not turn an agent session into a human
  * one, and a function owned by an agent does not guard a human.  An
- * unchanged session pays three compares, no catalog access, no palloc.
+ * unchanged session pays two compares (the login role never changes in a
+ * backend: it is compared only on a rebuild), no catalog access, no palloc.
  *
  * Row limits (ag_session_row_limit).  Every tag that applies to the session
  * (through any of its three roles and their memberships) contributes a
