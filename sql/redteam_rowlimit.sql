@@ -87,6 +87,19 @@ INSERT INTO rt_d SELECT generate_series(5, 8);
 COMMIT;
 -- a procedure that COMMITs keeps its count: stopped at the 6th, the first 5 stay
 CALL rt_proc(8);
+-- a ROLLBACK inside a procedure keeps the count too (rows rolled back were
+-- changed all the same): 3 + 3 rows stop it at the 6th, and later
+-- statements are counted afresh
+CREATE PROCEDURE rt_proc_rb() LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM rt_w WHERE id BETWEEN 91 AND 93;
+  ROLLBACK;
+  DELETE FROM rt_w WHERE id BETWEEN 91 AND 93;
+  COMMIT;
+END $$;
+CALL rt_proc_rb();
+DELETE FROM rt_w WHERE id BETWEEN 91 AND 93;
+INSERT INTO rt_w SELECT g, g FROM generate_series(91, 93) g;
 RESET ROLE;
 SELECT * FROM rt_state;
 SELECT min(id) FROM rt_u;
@@ -161,6 +174,6 @@ DROP VIEW rt_state;
 DROP TABLE rt_c, rt_c2, rt_r, rt_w, rt_u, rt_pt, rt_d CASCADE;
 DROP FUNCTION rt_del(int), rt_del_srf(int), rt_trg(), rt_human_del(int),
   rt_delloop(int), rt_stab(int);
-DROP PROCEDURE rt_proc(int);
+DROP PROCEDURE rt_proc(int), rt_proc_rb();
 REVOKE CREATE ON SCHEMA public FROM rt_rl_bot;
 DROP ROLE rt_rl_bot;

@@ -255,7 +255,7 @@ extern void ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags,
 										 bool approved, bool logged, bool is_top);
 extern bool ag_rowlimit_start_enter(QueryDesc *queryDesc, bool *entered);
 extern void ag_rowlimit_start_leave(bool entered);
-extern void ag_rowlimit_xact_end(void);
+extern void ag_rowlimit_xact_end(bool abort);
 extern int	ag_nesting;
 extern struct EState *ag_untracked_estate;
 extern char *ag_row_limit_hint(void);

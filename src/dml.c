@@ -632,23 +632,17 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies)
 {
 	int			decided = 0;
 	bool		is_top;
-	volatile bool entered;
+	bool		entered;
 
 	if (modifies && ag_session_action() != AG_ACTION_NONE)
 		decided = ag_check_plan(queryDesc);
-	is_top = ag_rowlimit_start_enter(queryDesc, (bool *) &entered);
-	PG_TRY();
-	{
-		if (prev_ExecutorStart)
-			prev_ExecutorStart(queryDesc, eflags);
-		else
-			standard_ExecutorStart(queryDesc, eflags);
-	}
-	PG_FINALLY();
-	{
-		ag_rowlimit_start_leave(entered);
-	}
-	PG_END_TRY();
+	/* a level of its own (no PG_TRY: see rowlimit.c, "Levels and errors") */
+	is_top = ag_rowlimit_start_enter(queryDesc, &entered);
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	ag_rowlimit_start_leave(entered);
 
 	/* the exact row count (rowlimit.c), of every agent statement */
 	ag_rowlimit_executor_started(queryDesc, eflags,

@@ -29,8 +29,20 @@
  * The running total spans one top-level statement.  A nesting counter
  * (as pg_stat_statements' exec_nested_level) is raised around ExecutorStart
  * (functions can run there: initial partition pruning), ExecutorRun,
- * ExecutorFinish and ProcessUtility; it is restored on error by PG_FINALLY,
- * so a PL/pgSQL exception block that catches an error does not disturb it.
+ * ExecutorFinish and ProcessUtility.
+ *
+ * Levels and errors.  The executor hooks raise and lower the level without
+ * a PG_TRY (it costs more than the rest of the hook); an error that
+ * unwinds through them leaves it raised, and it is repaired where the
+ * error stops: a subtransaction abort (an exception block that caught it)
+ * puts back the level the subtransaction began at; our ProcessUtility
+ * frame (PG_TRY) puts back its own; a transaction abort with no utility
+ * frame alive sets it to 0.  A ROLLBACK inside a procedure aborts with the
+ * CALL's frame alive and no executor between, so its level stays right.
+ * An error swallowed without a subtransaction (which PostgreSQL's rules
+ * forbid) could only leave the level too high: statements would then not
+ * be taken for top-level ones and the count would run on until the
+ * transaction ends - stricter, never looser.
  * An executor or utility statement started at level 0 from a portal
  * (ActivePortal set) is a top-level statement; when the last statement of
  * that portal ends (ExecutorEnd, or ProcessUtility returning), the total is
@@ -60,15 +72,19 @@
  * approved) is not counted, nor is anything it runs (its triggers and
  * cascades are part of what was approved).
  *
- * Cost.  Human sessions: a pointer compare in ExecutorRun and
- * ExecutorFinish, a NULL test in ExecutorEnd, no allocation, no wrapping.  Agent sessions: a PG_TRY per hook level;
- * the wrapper costs one list lookup per row, only on DML.
+ * Cost.  Human sessions: none of these hooks is installed until the backend
+ * first finds an agent session (ag_install_agent_hooks); after that, a
+ * pointer compare in ExecutorRun and ExecutorFinish, a NULL test in
+ * ExecutorEnd, no allocation, no wrapping.  Agent sessions: a counter per
+ * hook level, one small record per ModifyTable node of a DML statement,
+ * and one list lookup per row the wrapped node returns.
  *
- * State: the running total, the flags of the current top-level statement
- * and the nesting level are per backend statics.  Per executor records
- * (AgExecInfo, AgCounted) are allocated in the executor's es_query_cxt and
- * unlink themselves through a memory context callback when it is freed,
- * on success or abort, so nothing dangles.
+ * State: the running total, the flags of the current top-level statement,
+ * its executor (ag_top_estate, a pointer compared, never dereferenced) and
+ * the levels are per backend statics.  Per executor records (AgCounted,
+ * and AgExecInfo for executors running on a permit) are allocated in the
+ * executor's es_query_cxt and unlink themselves through a memory context
+ * callback when it is freed, on success or abort, so nothing dangles.
  *
  *-------------------------------------------------------------------------
  */
@@ -113,6 +129,7 @@ typedef struct AgCounted
 
 int			ag_nesting = 0;		/* read inline by dml.c */
 static int	ag_approved_depth = 0;	/* executors on a permit running */
+static int	ag_utility_depth = 0;	/* our ProcessUtility frames alive */
 static int64 ag_rows_total = 0;
 static bool ag_limit_lifted = false;	/* a permit was used at the limit */
 static bool ag_limit_logged = false;	/* log action: warned once */
@@ -530,7 +547,11 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 
 /* ---------- nesting ---------- */
 
-/* ExecutorRun of a tracked executor: one level deeper. */
+/*
+ * ExecutorRun of a tracked executor: one level deeper.  No PG_TRY: an error
+ * that leaves the level raised is repaired where it is caught (see "Levels
+ * and errors" in the header comment).
+ */
 static pg_noinline void
 ag_tracked_ExecutorRun(AG_EXECUTORRUN_ARGS)
 {
@@ -540,20 +561,13 @@ ag_tracked_ExecutorRun(AG_EXECUTORRUN_ARGS)
 	ag_nesting++;
 	if (approved)
 		ag_approved_depth++;
-	PG_TRY();
-	{
-		if (prev_ExecutorRun)
-			AG_EXECUTORRUN_CALL(prev_ExecutorRun);
-		else
-			AG_EXECUTORRUN_CALL(standard_ExecutorRun);
-	}
-	PG_FINALLY();
-	{
-		ag_nesting--;
-		if (approved)
-			ag_approved_depth--;
-	}
-	PG_END_TRY();
+	if (prev_ExecutorRun)
+		AG_EXECUTORRUN_CALL(prev_ExecutorRun);
+	else
+		AG_EXECUTORRUN_CALL(standard_ExecutorRun);
+	ag_nesting--;
+	if (approved)
+		ag_approved_depth--;
 }
 
 static void
@@ -567,7 +581,7 @@ ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
 		AG_EXECUTORRUN_CALL(standard_ExecutorRun);
 }
 
-/* ExecutorFinish of a tracked executor: one level deeper. */
+/* ExecutorFinish of a tracked executor: one level deeper (as above). */
 static pg_noinline void
 ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 {
@@ -577,25 +591,18 @@ ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 	ag_nesting++;
 	if (approved)
 		ag_approved_depth++;
-	PG_TRY();
-	{
-		if (prev_ExecutorFinish)
-			prev_ExecutorFinish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
-		/* MERGE: the last row's action came after the last fetch */
-		for (AgCounted *c = ag_counted; c != NULL; c = c->next)
-			if (c->estate == queryDesc->estate &&
-				c->mtstate->operation == CMD_MERGE)
-				ag_count_merge(c);
-	}
-	PG_FINALLY();
-	{
-		ag_nesting--;
-		if (approved)
-			ag_approved_depth--;
-	}
-	PG_END_TRY();
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	/* MERGE: the last row's action came after the last fetch */
+	for (AgCounted *c = ag_counted; c != NULL; c = c->next)
+		if (c->estate == queryDesc->estate &&
+			c->mtstate->operation == CMD_MERGE)
+			ag_count_merge(c);
+	ag_nesting--;
+	if (approved)
+		ag_approved_depth--;
 }
 
 static void
@@ -634,6 +641,8 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  DestReceiver *dest, QueryCompletion *qc)
 {
 	bool		is_top;
+	int			saved_nesting;
+	int			saved_approved;
 
 	if (ag_untracked())
 	{
@@ -651,7 +660,10 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		ag_top_estate = NULL;
 		ag_set_top_query(queryString, pstmt->stmt_location, pstmt->stmt_len);
 	}
+	saved_nesting = ag_nesting;
+	saved_approved = ag_approved_depth;
 	ag_nesting++;
+	ag_utility_depth++;
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
@@ -663,7 +675,10 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_FINALLY();
 	{
-		ag_nesting--;
+		/* also repairs executor levels an error left raised inside */
+		ag_nesting = saved_nesting;
+		ag_approved_depth = saved_approved;
+		ag_utility_depth--;
 	}
 	PG_END_TRY();
 	if (is_top && ag_last_of_portal(pstmt))
@@ -677,13 +692,80 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
  * never reset it.
  */
 void
-ag_rowlimit_xact_end(void)
+ag_rowlimit_xact_end(bool abort)
 {
+	/*
+	 * An abort with no utility frame alive is an error that went all the
+	 * way up: every level is gone.  (A ROLLBACK inside a procedure aborts
+	 * with the CALL's frame alive, and no executor between: its level is
+	 * right as it is.)
+	 */
+	if (abort && ag_utility_depth == 0)
+	{
+		ag_nesting = 0;
+		ag_approved_depth = 0;
+	}
 	if (ag_nesting == 0)
 	{
 		ag_statement_done();
 		ag_top_estate = NULL;
 		ag_approved_depth = 0;
+	}
+}
+
+/*
+ * Subtransactions: the level when each began, by nesting level of the
+ * subtransaction; an abort (an exception block that caught an error) puts
+ * it back.  Entries hold the level + 1, so 0 means "not recorded" (a
+ * subtransaction that began before these hooks were installed).
+ */
+static int *ag_sub_levels = NULL;
+static int *ag_sub_approved = NULL;
+static int	ag_sub_size = 0;
+
+static void
+ag_rowlimit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_START_SUB:
+			if (level >= ag_sub_size)
+			{
+				int			size = Max(16, level * 2);
+
+				if (ag_sub_levels == NULL)
+				{
+					ag_sub_levels = MemoryContextAllocZero(TopMemoryContext, size * sizeof(int));
+					ag_sub_approved = MemoryContextAllocZero(TopMemoryContext, size * sizeof(int));
+				}
+				else
+				{
+					ag_sub_levels = repalloc(ag_sub_levels, size * sizeof(int));
+					ag_sub_approved = repalloc(ag_sub_approved, size * sizeof(int));
+					memset(ag_sub_levels + ag_sub_size, 0, (size - ag_sub_size) * sizeof(int));
+					memset(ag_sub_approved + ag_sub_size, 0, (size - ag_sub_size) * sizeof(int));
+				}
+				ag_sub_size = size;
+			}
+			ag_sub_levels[level] = ag_nesting + 1;
+			ag_sub_approved[level] = ag_approved_depth + 1;
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			if (level < ag_sub_size && ag_sub_levels[level] > 0)
+			{
+				ag_nesting = ag_sub_levels[level] - 1;
+				ag_approved_depth = ag_sub_approved[level] - 1;
+			}
+			/* FALLTHROUGH */
+		case SUBXACT_EVENT_COMMIT_SUB:
+			if (level < ag_sub_size)
+				ag_sub_levels[level] = 0;
+			break;
+		default:
+			break;
 	}
 }
 
@@ -698,4 +780,5 @@ ag_rowlimit_init(void)
 	ExecutorEnd_hook = ag_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ag_ProcessUtility;
+	RegisterSubXactCallback(ag_rowlimit_subxact_callback, NULL);
 }

@@ -773,9 +773,11 @@ ag_xact_callback(XactEvent event, void *arg)
 				ag_decide_pending(f);
 			break;
 		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
-			ag_rowlimit_xact_end();
+			ag_rowlimit_xact_end(false);
+			break;
+		case XACT_EVENT_ABORT:
+			ag_rowlimit_xact_end(true);
 			break;
 		default:
 			break;
