@@ -247,14 +247,14 @@ extern char *ag_object_description(const ObjectAddress *addr);
 
 /* dml.c */
 extern void ag_dml_init(void);
-extern List *ag_human_perms;
+extern List *ag_checked_perms;
 
 /* rowlimit.c */
 extern void ag_rowlimit_init(void);
 extern void ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags,
 										 bool approved, bool logged, bool is_top);
-extern bool ag_rowlimit_start_enter(QueryDesc *queryDesc, bool *entered);
-extern void ag_rowlimit_start_leave(bool entered);
+extern bool ag_rowlimit_start_enter(QueryDesc *queryDesc);
+extern void ag_rowlimit_start_leave(void);
 extern void ag_rowlimit_xact_end(bool abort);
 extern int	ag_nesting;
 extern struct EState *ag_untracked_estate;

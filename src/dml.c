@@ -612,15 +612,15 @@ ag_check_plan(QueryDesc *queryDesc)
 }
 
 /*
- * The permission list of the executor a human session is starting: the
- * permission hook (ag_ExecutorCheckPerms) called from inside that start
- * need not ask the session again.  Set just before the start and cleared
+ * The permission list of the executor being started that needs no check by
+ * the permission hook (ag_ExecutorCheckPerms) called from inside that
+ * start: a human session's, or an agent's whose writes were just checked.  Set just before the start and cleared
  * after it, by every ExecutorStart and at the entry of every utility
  * statement (COPY and ALTER TABLE reach the permission hook without
  * ExecutorStart), so a stale value is never compared with a list of
  * another statement.
  */
-List	   *ag_human_perms = NIL;
+List	   *ag_checked_perms = NIL;
 
 /*
  * An agent session's executor (or any executor started while a statement
@@ -628,21 +628,26 @@ List	   *ag_human_perms = NIL;
  * executor starts inside a row-count level.
  */
 static pg_noinline void
-ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies)
+ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
+					   AgAction action)
 {
 	int			decided = 0;
 	bool		is_top;
-	bool		entered;
 
-	if (modifies && ag_session_action() != AG_ACTION_NONE)
+	if (modifies && action != AG_ACTION_NONE)
+	{
 		decided = ag_check_plan(queryDesc);
+		/* its writes are checked: the permission hook need not again */
+		ag_checked_perms = AG_PLAN_PERMS(queryDesc->plannedstmt);
+	}
 	/* a level of its own (no PG_TRY: see rowlimit.c, "Levels and errors") */
-	is_top = ag_rowlimit_start_enter(queryDesc, &entered);
+	is_top = ag_rowlimit_start_enter(queryDesc);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	ag_rowlimit_start_leave(entered);
+	ag_rowlimit_start_leave();
+	ag_checked_perms = NIL;
 
 	/* the exact row count (rowlimit.c), of every agent statement */
 	ag_rowlimit_executor_started(queryDesc, eflags,
@@ -663,23 +668,26 @@ ag_ExecutorStart(QueryDesc *queryDesc, int eflags)
 							 ((ModifyTable *) pstmt->planTree)->onConflictAction == ONCONFLICT_UPDATE)) &&
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY);
 
+	AgAction	action;
+
 	if (modifies)
 		ag_accept_invalidations();	/* a tag change made meanwhile */
 	ag_untracked_estate = NULL;
-	ag_human_perms = NIL;
-	if (likely(ag_nesting == 0 && ag_session_action() == AG_ACTION_NONE))
+	ag_checked_perms = NIL;
+	action = ag_session_action();
+	if (likely(ag_nesting == 0 && action == AG_ACTION_NONE))
 	{
 		/* a human session, outside any statement the guard tracks */
-		ag_human_perms = AG_PLAN_PERMS(pstmt);
+		ag_checked_perms = AG_PLAN_PERMS(pstmt);
 		if (prev_ExecutorStart)
 			prev_ExecutorStart(queryDesc, eflags);
 		else
 			standard_ExecutorStart(queryDesc, eflags);
-		ag_human_perms = NIL;
+		ag_checked_perms = NIL;
 		ag_untracked_estate = queryDesc->estate;
 		return;
 	}
-	ag_agent_ExecutorStart(queryDesc, eflags, modifies);
+	ag_agent_ExecutorStart(queryDesc, eflags, modifies, action);
 }
 
 /*
@@ -762,8 +770,8 @@ ag_check_writes(List *perms)
 static bool
 ag_ExecutorCheckPerms(AG_CHECKPERMS_ARGS)
 {
-	/* from inside the start of a human's executor: nothing to check */
-	if (AG_CHECKPERMS_PERMS != ag_human_perms)
+	/* from inside an executor start that needs no check (see above) */
+	if (AG_CHECKPERMS_PERMS != ag_checked_perms)
 		ag_check_writes(AG_CHECKPERMS_PERMS);
 	if (prev_ExecutorCheckPerms)
 		return AG_CHECKPERMS_CALL(prev_ExecutorCheckPerms);

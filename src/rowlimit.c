@@ -148,9 +148,11 @@ static EState *ag_top_estate = NULL;
 
 /*
  * The executor a human session started last, when it was not tracked: its
- * ExecutorRun and ExecutorFinish go straight through without asking the
- * session again.  Every ExecutorStart sets it (dml.c), so a freed executor's
- * address, reused by a new one, never matches a stale value.
+ * ExecutorRun and ExecutorFinish go straight through; every other executor
+ * is run one level deeper (a human's older executor, say a cursor's, too:
+ * harmless, the level is balanced and nothing of it is counted).  Every
+ * ExecutorStart sets it (dml.c), so a freed executor's address, reused by a
+ * new one, never matches a stale value.
  */
 EState	   *ag_untracked_estate = NULL;
 static AgCounted *ag_counted = NULL;
@@ -458,38 +460,32 @@ ag_wrap_walker(PlanState *ps, void *context)
 }
 
 /*
- * dml.c's ExecutorStart hook, around starting the executor: functions can
- * run inside ExecutorStart (initial partition pruning evaluates stable
- * expressions), and what they change belongs to this statement, so the
- * start is a level of its own.  Returns whether this executor is a
- * top-level statement's; *entered says whether a level was entered.
+ * dml.c's ExecutorStart hook, around starting a tracked executor (an agent
+ * session's, or any inside a tracked statement): functions can run inside
+ * ExecutorStart (initial partition pruning evaluates stable expressions),
+ * and what they change belongs to this statement, so the start is a level
+ * of its own.  Returns whether this executor is a top-level statement's.
  */
 bool
-ag_rowlimit_start_enter(QueryDesc *queryDesc, bool *entered)
+ag_rowlimit_start_enter(QueryDesc *queryDesc)
 {
 	bool		is_top = ag_nesting == 0 && ActivePortal != NULL;
 
-	*entered = !ag_untracked();
-	if (*entered)
+	if (is_top)
 	{
-		if (is_top)
-		{
-			ag_top_estate = NULL;	/* set once the executor exists */
-			ag_set_top_query(queryDesc->sourceText,
-							 queryDesc->plannedstmt->stmt_location,
-							 queryDesc->plannedstmt->stmt_len);
-		}
-		ag_nesting++;
+		ag_top_estate = NULL;	/* set once the executor exists */
+		ag_set_top_query(queryDesc->sourceText,
+						 queryDesc->plannedstmt->stmt_location,
+						 queryDesc->plannedstmt->stmt_len);
 	}
+	ag_nesting++;
 	return is_top;
 }
 
-
 void
-ag_rowlimit_start_leave(bool entered)
+ag_rowlimit_start_leave(void)
 {
-	if (entered)
-		ag_nesting--;
+	ag_nesting--;
 }
 
 /*
@@ -506,7 +502,7 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 	int64		limit;
 	ListCell   *lc;
 
-	if (ag_untracked() || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || estate == NULL)
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || estate == NULL)
 		return;
 
 	if (is_top)
@@ -573,7 +569,7 @@ ag_tracked_ExecutorRun(AG_EXECUTORRUN_ARGS)
 static void
 ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
 {
-	if (queryDesc->estate != ag_untracked_estate && !ag_untracked())
+	if (queryDesc->estate != ag_untracked_estate)
 		AG_EXECUTORRUN_CALL(ag_tracked_ExecutorRun);
 	else if (prev_ExecutorRun)
 		AG_EXECUTORRUN_CALL(prev_ExecutorRun);
@@ -608,7 +604,7 @@ ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 static void
 ag_ExecutorFinish(QueryDesc *queryDesc)
 {
-	if (queryDesc->estate != ag_untracked_estate && !ag_untracked())
+	if (queryDesc->estate != ag_untracked_estate)
 		ag_tracked_ExecutorFinish(queryDesc);
 	else if (prev_ExecutorFinish)
 		prev_ExecutorFinish(queryDesc);

@@ -1321,7 +1321,7 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	AgFrame		frame;
 
-	ag_human_perms = NIL;		/* see dml.c: COPY checks permissions too */
+	ag_checked_perms = NIL;		/* see dml.c: COPY checks permissions too */
 	AgQueryRef	saved_query;
 
 	/*
