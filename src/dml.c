@@ -474,7 +474,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	 * judged by the rows it proposes.
 	 */
 	plan_rows = outerPlan(mt) ? outerPlan(mt)->plan_rows : 0;
-	limit = ag_session_row_limit(&limit_source);
+	limit = ag_session_row_limit(NULL);	/* its source only when needed */
 	if (merge_actions_bounded || ActivePortal == NULL ||
 		!list_member_ptr(ActivePortal->stmts, pstmt))
 		limit = 0;
@@ -528,6 +528,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	{
 		st.target = psprintf("on %s above the row limit",
 							 getObjectIdentity(&addr, false));
+		(void) ag_session_row_limit(&limit_source);
 		st.reason = psprintf("The planner estimates it %s about %.0f rows of %s, above the row limit of " INT64_FORMAT " %s.",
 							 deletes ? "deletes" : "changes", plan_rows,
 							 ag_object_description(&addr), limit, limit_source);
