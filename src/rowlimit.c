@@ -101,12 +101,11 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-/* An executor the row count cares about: top-level, or running on a permit. */
+/* An executor running on a permit: neither it nor what it runs is counted. */
 typedef struct AgExecInfo
 {
 	struct AgExecInfo *next;
 	EState	   *estate;
-	bool		is_top;
 	bool		approved;
 	MemoryContextCallback cb;
 } AgExecInfo;
@@ -513,7 +512,6 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 												  sizeof(AgExecInfo));
 
 		info->estate = estate;
-		info->is_top = is_top;
 		info->approved = approved;
 		info->cb.func = ag_exec_info_gone;
 		info->cb.arg = info;
