@@ -93,6 +93,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "tcop/pquery.h"
@@ -104,7 +105,7 @@
 /* An executor running on a permit: neither it nor what it runs is counted. */
 typedef struct AgExecInfo
 {
-	struct AgExecInfo *next;
+	dlist_node	node;
 	EState	   *estate;
 	bool		approved;
 	MemoryContextCallback cb;
@@ -113,7 +114,7 @@ typedef struct AgExecInfo
 /* A ModifyTable node whose subplan is wrapped by ag_counting_exec. */
 typedef struct AgCounted
 {
-	struct AgCounted *next;
+	dlist_node	node;
 	PlanState  *subplan;
 	ExecProcNodeMtd real;		/* the subplan's own ExecProcNode */
 	ModifyTableState *mtstate;
@@ -135,7 +136,7 @@ static bool ag_limit_logged = false;	/* log action: warned once */
 static bool ag_top_query_set = false;
 static AgQueryRef ag_top_query;
 
-static AgExecInfo *ag_execs = NULL;	/* executors running on a permit */
+static dlist_head ag_execs = DLIST_STATIC_INIT(ag_execs);	/* AgExecInfo: on a permit */
 
 /*
  * The executor of the current top-level statement.  Set when it has
@@ -154,7 +155,7 @@ static EState *ag_top_estate = NULL;
  * new one, never matches a stale value.
  */
 EState	   *ag_untracked_estate = NULL;
-static AgCounted *ag_counted = NULL;
+static dlist_head ag_counted = DLIST_STATIC_INIT(ag_counted);	/* AgCounted */
 
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
@@ -205,43 +206,28 @@ ag_untracked(void)
 
 /* ---------- per-executor records ---------- */
 
+/* A record's executor memory is being freed: unlink the record. */
 static void
-ag_exec_info_gone(void *arg)
+ag_record_gone(void *arg)
 {
-	AgExecInfo **p;
-
-	for (p = &ag_execs; *p != NULL; p = &(*p)->next)
-	{
-		if (*p == arg)
-		{
-			*p = (*p)->next;
-			return;
-		}
-	}
+	dlist_delete((dlist_node *) arg);
 }
 
 static AgExecInfo *
 ag_exec_info(EState *estate)
 {
-	for (AgExecInfo *i = ag_execs; i != NULL; i = i->next)
+	dlist_iter	iter;
+
+	if (dlist_is_empty(&ag_execs))
+		return NULL;
+	dlist_foreach(iter, &ag_execs)
+	{
+		AgExecInfo *i = dlist_container(AgExecInfo, node, iter.cur);
+
 		if (i->estate == estate)
 			return i;
-	return NULL;
-}
-
-static void
-ag_counted_gone(void *arg)
-{
-	AgCounted **p;
-
-	for (p = &ag_counted; *p != NULL; p = &(*p)->next)
-	{
-		if (*p == arg)
-		{
-			*p = (*p)->next;
-			return;
-		}
 	}
+	return NULL;
 }
 
 /* ---------- the count ---------- */
@@ -344,12 +330,17 @@ ag_count_merge(AgCounted *c)
 static TupleTableSlot *
 ag_counting_exec(PlanState *ps)
 {
-	AgCounted  *c;
+	AgCounted  *c = NULL;
 	TupleTableSlot *slot;
+	dlist_iter	iter;
 
-	for (c = ag_counted; c != NULL; c = c->next)
+	dlist_foreach(iter, &ag_counted)
+	{
+		c = dlist_container(AgCounted, node, iter.cur);
 		if (c->subplan == ps)
 			break;
+		c = NULL;
+	}
 	if (c == NULL)
 		elog(ERROR, "agent_guard: row counter of a plan node not found");
 	slot = c->real(ps);
@@ -439,11 +430,10 @@ ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
 		mtstate->operation == CMD_INSERT ? "INSERT ... ON CONFLICT DO UPDATE" :
 		mtstate->operation == CMD_DELETE ? "DELETE" : "UPDATE";
 	c->relid = RelationGetRelid(nominal);
-	c->cb.func = ag_counted_gone;
-	c->cb.arg = c;
+	c->cb.func = ag_record_gone;
+	c->cb.arg = &c->node;
 	MemoryContextRegisterResetCallback(estate->es_query_cxt, &c->cb);
-	c->next = ag_counted;
-	ag_counted = c;
+	dlist_push_head(&ag_counted, &c->node);
 	MemoryContextSwitchTo(old);
 	ExecSetExecProcNode(sub, ag_counting_exec);
 }
@@ -501,7 +491,8 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 	int64		limit;
 	ListCell   *lc;
 
-	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || estate == NULL)
+	/* the guard's own statements (a permit taken) are not the agent's */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || estate == NULL || ag_in_internal_work)
 		return;
 
 	if (is_top)
@@ -513,11 +504,10 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 
 		info->estate = estate;
 		info->approved = approved;
-		info->cb.func = ag_exec_info_gone;
-		info->cb.arg = info;
+		info->cb.func = ag_record_gone;
+		info->cb.arg = &info->node;
 		MemoryContextRegisterResetCallback(estate->es_query_cxt, &info->cb);
-		info->next = ag_execs;
-		ag_execs = info;
+		dlist_push_head(&ag_execs, &info->node);
 	}
 	if (is_top)
 		ag_set_top_query(queryDesc->sourceText, pstmt->stmt_location,
@@ -549,7 +539,7 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 static pg_noinline void
 ag_tracked_ExecutorRun(AG_EXECUTORRUN_ARGS)
 {
-	AgExecInfo *info = ag_execs ? ag_exec_info(queryDesc->estate) : NULL;
+	AgExecInfo *info = ag_exec_info(queryDesc->estate);
 	bool		approved = info != NULL && info->approved;
 
 	ag_nesting++;
@@ -579,7 +569,7 @@ ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
 static pg_noinline void
 ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 {
-	AgExecInfo *info = ag_execs ? ag_exec_info(queryDesc->estate) : NULL;
+	AgExecInfo *info = ag_exec_info(queryDesc->estate);
 	bool		approved = info != NULL && info->approved;
 
 	ag_nesting++;
@@ -590,10 +580,18 @@ ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 	else
 		standard_ExecutorFinish(queryDesc);
 	/* MERGE: the last row's action came after the last fetch */
-	for (AgCounted *c = ag_counted; c != NULL; c = c->next)
-		if (c->estate == queryDesc->estate &&
-			c->mtstate->operation == CMD_MERGE)
-			ag_count_merge(c);
+	{
+		dlist_iter	iter;
+
+		dlist_foreach(iter, &ag_counted)
+		{
+			AgCounted  *c = dlist_container(AgCounted, node, iter.cur);
+
+			if (c->estate == queryDesc->estate &&
+				c->mtstate->operation == CMD_MERGE)
+				ag_count_merge(c);
+		}
+	}
 	ag_nesting--;
 	if (approved)
 		ag_approved_depth--;
