@@ -144,7 +144,7 @@ typedef struct AgJobResult
 
 typedef struct AgWriterSlot
 {
-	Oid			dbid;			/* InvalidOid: slot free */
+	Oid			dbid;			/* InvalidOid: slot free (the rest is stale) */
 	uint32		generation;		/* bumped each time the slot is claimed */
 	pid_t		pid;			/* 0 until the writer has connected */
 	Latch	   *latch;			/* the writer's latch, once connected */

@@ -107,7 +107,6 @@ typedef struct AgExecInfo
 {
 	dlist_node	node;
 	EState	   *estate;
-	bool		approved;
 	MemoryContextCallback cb;
 } AgExecInfo;
 
@@ -503,7 +502,6 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 												  sizeof(AgExecInfo));
 
 		info->estate = estate;
-		info->approved = approved;
 		info->cb.func = ag_record_gone;
 		info->cb.arg = &info->node;
 		MemoryContextRegisterResetCallback(estate->es_query_cxt, &info->cb);
@@ -532,26 +530,40 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 /* ---------- nesting ---------- */
 
 /*
- * ExecutorRun of a tracked executor: one level deeper.  No PG_TRY: an error
- * that leaves the level raised is repaired where it is caught (see "Levels
- * and errors" in the header comment).
+ * One level deeper while a tracked executor runs or finishes, and one
+ * permit level deeper when it runs on a permit (it has a record then).  No
+ * PG_TRY: an error that leaves the levels raised is repaired where it is
+ * caught (see "Levels and errors" in the header comment).
  */
-static pg_noinline void
-ag_tracked_ExecutorRun(AG_EXECUTORRUN_ARGS)
+static bool
+ag_level_enter(EState *estate)
 {
-	AgExecInfo *info = ag_exec_info(queryDesc->estate);
-	bool		approved = info != NULL && info->approved;
+	bool		approved = ag_exec_info(estate) != NULL;
 
 	ag_nesting++;
 	if (approved)
 		ag_approved_depth++;
+	return approved;
+}
+
+static void
+ag_level_leave(bool approved)
+{
+	ag_nesting--;
+	if (approved)
+		ag_approved_depth--;
+}
+
+static pg_noinline void
+ag_tracked_ExecutorRun(AG_EXECUTORRUN_ARGS)
+{
+	bool		approved = ag_level_enter(queryDesc->estate);
+
 	if (prev_ExecutorRun)
 		AG_EXECUTORRUN_CALL(prev_ExecutorRun);
 	else
 		AG_EXECUTORRUN_CALL(standard_ExecutorRun);
-	ag_nesting--;
-	if (approved)
-		ag_approved_depth--;
+	ag_level_leave(approved);
 }
 
 static void
@@ -565,16 +577,11 @@ ag_ExecutorRun(AG_EXECUTORRUN_ARGS)
 		AG_EXECUTORRUN_CALL(standard_ExecutorRun);
 }
 
-/* ExecutorFinish of a tracked executor: one level deeper (as above). */
 static pg_noinline void
 ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 {
-	AgExecInfo *info = ag_exec_info(queryDesc->estate);
-	bool		approved = info != NULL && info->approved;
+	bool		approved = ag_level_enter(queryDesc->estate);
 
-	ag_nesting++;
-	if (approved)
-		ag_approved_depth++;
 	if (prev_ExecutorFinish)
 		prev_ExecutorFinish(queryDesc);
 	else
@@ -592,9 +599,7 @@ ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 				ag_count_merge(c);
 		}
 	}
-	ag_nesting--;
-	if (approved)
-		ag_approved_depth--;
+	ag_level_leave(approved);
 }
 
 static void

@@ -535,11 +535,7 @@ ag_writer_release(int code, Datum arg)
 
 	SpinLockAcquire(&ag_shared->mutex);
 	if (w->generation == ag_my_generation)
-	{
-		w->dbid = InvalidOid;
-		w->pid = 0;
-		w->latch = NULL;
-	}
+		w->dbid = InvalidOid;	/* free; claiming resets the rest */
 	SpinLockRelease(&ag_shared->mutex);
 }
 
@@ -607,8 +603,6 @@ ag_writer_main(Datum arg)
 		{
 			/* nothing queued: free the slot, so nothing more can be */
 			w->dbid = InvalidOid;
-			w->pid = 0;
-			w->latch = NULL;
 			leave = true;
 		}
 		SpinLockRelease(&ag_shared->mutex);
