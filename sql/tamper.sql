@@ -112,6 +112,17 @@ DROP EXTENSION agent_guard;
 DROP SCHEMA agent_guard CASCADE;
 ALTER SCHEMA agent_guard RENAME TO ag_old;
 CREATE TABLE agent_guard.x (a int);
+-- every kind of object, named or through search_path; temporary ones pass
+CREATE TYPE agent_guard.mood AS ENUM ('calm');
+CREATE DOMAIN agent_guard.d AS int;
+CREATE TYPE agent_guard.pair AS (a int, b int);
+CREATE SEQUENCE agent_guard.s;
+SET search_path = agent_guard, public;
+CREATE TABLE x (a int);
+CREATE VIEW v AS SELECT 1 AS one;
+CREATE TEMP TABLE tp_scratch (a int);
+DROP TABLE tp_scratch;
+RESET search_path;
 CREATE OR REPLACE FUNCTION agent_guard.tag_role(role regrole, action text DEFAULT 'park') RETURNS void LANGUAGE sql AS 'SELECT';
 ALTER FUNCTION agent_guard.approve(bigint, text) OWNER TO tp_super;
 ALTER TABLE agent_guard.events DISABLE TRIGGER ALL;

@@ -69,10 +69,56 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
 
 
+/*
+ * Does a list of quals reference a column?  The common shape (column op
+ * value, an index qual) is recognised without walking the expressions.
+ */
 static bool
 ag_has_column_ref(List *quals)
 {
-	return quals != NIL && contain_var_clause((Node *) quals);
+	ListCell   *lc;
+
+	if (quals == NIL)
+		return false;
+	foreach(lc, quals)
+	{
+		Node	   *q = lfirst(lc);
+
+		if (IsA(q, OpExpr) && ((OpExpr *) q)->args != NIL &&
+			IsA(linitial(((OpExpr *) q)->args), Var))
+			return true;
+	}
+	return contain_var_clause((Node *) quals);
+}
+
+/*
+ * The target relations of a ModifyTable node, as range table indexes: a bit
+ * mask for the first 64 (every ordinary statement: no allocation), a
+ * Bitmapset past them.
+ */
+typedef struct AgTargets
+{
+	uint64		low;
+	Bitmapset  *high;
+} AgTargets;
+
+static inline void
+ag_targets_add(AgTargets *targets, int rti)
+{
+	if (rti < 64)
+		targets->low |= UINT64CONST(1) << rti;
+	else
+		targets->high = bms_add_member(targets->high, rti);
+}
+
+static inline bool
+ag_is_target(const AgTargets *targets, int rti)
+{
+	if (rti <= 0)
+		return false;
+	if (rti < 64)
+		return (targets->low >> rti) & 1;
+	return bms_is_member(rti, targets->high);
 }
 
 /*
@@ -87,21 +133,21 @@ ag_has_column_ref(List *quals)
 typedef struct AgRefContext
 {
 	Plan	   *plan;
-	Bitmapset  *targets;
+	const AgTargets *targets;
 } AgRefContext;
 
 static bool ag_refs_target_walker(Node *node, AgRefContext *cxt);
 
-/* special varnos are negative from PostgreSQL 16 on: never a member */
+/* special varnos (OUTER_VAR ...) are past 64000 in 15, negative from 16 on */
 static inline bool
-ag_is_target_varno(int varno, Bitmapset *targets)
+ag_is_target_varno(int varno, const AgTargets *targets)
 {
-	return varno > 0 && varno != OUTER_VAR && varno != INNER_VAR &&
-		varno != INDEX_VAR && bms_is_member(varno, targets);
+	return varno != OUTER_VAR && varno != INNER_VAR &&
+		varno != INDEX_VAR && ag_is_target(targets, varno);
 }
 
 static bool
-ag_expr_refs_target(Node *expr, Plan *plan, Bitmapset *targets)
+ag_expr_refs_target(Node *expr, Plan *plan, const AgTargets *targets)
 {
 	AgRefContext cxt;
 
@@ -112,7 +158,7 @@ ag_expr_refs_target(Node *expr, Plan *plan, Bitmapset *targets)
 
 /* Does output column attno of plan come from a target relation? */
 static bool
-ag_output_refs_target(Plan *plan, AttrNumber attno, Bitmapset *targets)
+ag_output_refs_target(Plan *plan, AttrNumber attno, const AgTargets *targets)
 {
 	TargetEntry *tle;
 
@@ -171,7 +217,7 @@ ag_refs_target_walker(Node *node, AgRefContext *cxt)
 				return ag_expr_refs_target((Node *) ((CustomScan *) plan)->custom_scan_tlist,
 										   NULL, cxt->targets);
 			return IsA(plan, IndexOnlyScan) &&
-				bms_is_member(((Scan *) plan)->scanrelid, cxt->targets);
+				ag_is_target(cxt->targets, ((Scan *) plan)->scanrelid);
 		}
 		if (IsA(plan, SubqueryScan) && var->varno == ((Scan *) plan)->scanrelid)
 			return ag_output_refs_target(((SubqueryScan *) plan)->subplan,
@@ -187,7 +233,7 @@ ag_refs_target_walker(Node *node, AgRefContext *cxt)
  * references a column.
  */
 static void
-ag_plan_bounds(Plan *plan, Bitmapset *targets, bool *has_target, bool *bounded)
+ag_plan_bounds(Plan *plan, const AgTargets *targets, bool *has_target, bool *bounded)
 {
 	bool		lh = false,
 				lb = false,
@@ -209,7 +255,7 @@ ag_plan_bounds(Plan *plan, Bitmapset *targets, bool *has_target, bool *bounded)
 		case T_TidScan:
 		case T_TidRangeScan:
 		case T_ForeignScan:
-			if (!bms_is_member(((Scan *) plan)->scanrelid, targets))
+			if (!ag_is_target(targets, ((Scan *) plan)->scanrelid))
 				return;
 			*has_target = true;
 			*bounded = ag_has_column_ref(plan->qual);
@@ -302,7 +348,7 @@ ag_plan_bounds(Plan *plan, Bitmapset *targets, bool *has_target, bool *bounded)
 
 /* Which destructive action does a MERGE carry, and are they all bounded? */
 static void
-ag_merge_actions(ModifyTable *mt, Bitmapset *targets, bool *deletes,
+ag_merge_actions(ModifyTable *mt, const AgTargets *targets, bool *deletes,
 				 bool *updates, bool *actions_bounded)
 {
 	ListCell   *l1,
@@ -339,7 +385,7 @@ ag_merge_actions(ModifyTable *mt, Bitmapset *targets, bool *deletes,
  * rows the join did not match: the join condition does not bound it.
  */
 static bool
-ag_merge_has_by_source_action(ModifyTable *mt, Bitmapset *targets)
+ag_merge_has_by_source_action(ModifyTable *mt, const AgTargets *targets)
 {
 #if PG_VERSION_NUM >= 170000
 	ListCell   *l1,
@@ -362,6 +408,33 @@ ag_merge_has_by_source_action(ModifyTable *mt, Bitmapset *targets)
 	return false;
 }
 
+/*
+ * The statement being decided is the executor's: register its text for the
+ * decision's messages and audit row only now, on the way to a decision, and
+ * put back the one before (a hook further out may have registered one).
+ */
+static bool
+ag_decide_executor(const AgStatement *st, QueryDesc *queryDesc)
+{
+	AgQueryRef	saved;
+	bool		permit;
+
+	ag_get_current_query(&saved);
+	ag_set_current_query(queryDesc->sourceText,
+						 queryDesc->plannedstmt->stmt_location,
+						 queryDesc->plannedstmt->stmt_len);
+	PG_TRY();
+	{
+		permit = ag_decide(st);
+	}
+	PG_FINALLY();
+	{
+		ag_restore_current_query(&saved);
+	}
+	PG_END_TRY();
+	return permit;
+}
+
 /* What deciding the ModifyTable nodes of a plan came to. */
 #define AG_MODIFY_PERMIT	0x01	/* a human's permit let it run */
 #define AG_MODIFY_LOGGED	0x02	/* log action: warned and let it run */
@@ -371,9 +444,10 @@ ag_merge_has_by_source_action(ModifyTable *mt, Bitmapset *targets)
  * estimated above the row limit.  Returns AG_MODIFY_* flags.
  */
 static int
-ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
+ag_check_modify(ModifyTable *mt, QueryDesc *queryDesc, int64 limit)
 {
-	Bitmapset  *targets = NULL;
+	PlannedStmt *pstmt = queryDesc->plannedstmt;
+	AgTargets	targets = {0};
 	bool		has_target,
 				bounded = true;
 	bool		deletes = false,
@@ -382,11 +456,10 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	bool		unbounded = false;
 	bool		merge_actions_bounded = false;
 	double		plan_rows;
-	int64		limit;
 	const char *limit_source = NULL;
 	RangeTblEntry *rte;
 	ObjectAddress addr;
-	AgStatement st = {0};
+	AgStatement st;
 	ListCell   *lc;
 
 	if (mt->operation != CMD_DELETE && mt->operation != CMD_UPDATE &&
@@ -399,9 +472,9 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 		return 0;
 
 	foreach(lc, mt->resultRelations)
-		targets = bms_add_member(targets, lfirst_int(lc));
+		ag_targets_add(&targets, lfirst_int(lc));
 	if (mt->rootRelation > 0)
-		targets = bms_add_member(targets, mt->rootRelation);
+		ag_targets_add(&targets, mt->rootRelation);
 
 	/*
 	 * A view with INSTEAD OF triggers: its rows come from the view's query,
@@ -419,7 +492,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 
 			rti++;
 			if (r->rtekind == RTE_RELATION && r->relid != rte->relid)
-				targets = bms_add_member(targets, rti);
+				ag_targets_add(&targets, rti);
 		}
 	}
 
@@ -439,11 +512,11 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 			{
 				bool		actions_bounded;
 
-				ag_merge_actions(mt, targets, &deletes, &updates, &actions_bounded);
+				ag_merge_actions(mt, &targets, &deletes, &updates, &actions_bounded);
 				merge_actions_bounded = actions_bounded;
 				if (!actions_bounded)
 				{
-					by_source = ag_merge_has_by_source_action(mt, targets);
+					by_source = ag_merge_has_by_source_action(mt, &targets);
 					bounded = false;	/* the join decides, below */
 				}
 				break;
@@ -457,7 +530,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	if (mt->operation == CMD_DELETE || mt->operation == CMD_UPDATE ||
 		(mt->operation == CMD_MERGE && !bounded))
 	{
-		ag_plan_bounds(outerPlan(mt), targets, &has_target, &bounded);
+		ag_plan_bounds(outerPlan(mt), &targets, &has_target, &bounded);
 		/* WHEN NOT MATCHED BY SOURCE acts on rows the join did not pick */
 		unbounded = !bounded || by_source;
 	}
@@ -474,7 +547,6 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	 * judged by the rows it proposes.
 	 */
 	plan_rows = outerPlan(mt) ? outerPlan(mt)->plan_rows : 0;
-	limit = ag_session_row_limit(NULL);	/* its source only when needed */
 	if (merge_actions_bounded || ActivePortal == NULL ||
 		!list_member_ptr(ActivePortal->stmts, pstmt))
 		limit = 0;
@@ -506,6 +578,7 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 	}
 	ObjectAddressSet(addr, RelationRelationId, rte->relid);
 
+	memset(&st, 0, sizeof(st));
 	st.cls = deletes ? AG_CLASS_DELETE : AG_CLASS_UPDATE;
 	st.command = mt->operation == CMD_MERGE ? "MERGE" :
 		mt->operation == CMD_INSERT ? "INSERT ... ON CONFLICT DO UPDATE" :
@@ -536,15 +609,17 @@ ag_check_modify(ModifyTable *mt, PlannedStmt *pstmt)
 		st.limit_hint = st.hint;
 	}
 	/* reject and park do not return */
-	return ag_decide(&st) ? AG_MODIFY_PERMIT : AG_MODIFY_LOGGED;
+	return ag_decide_executor(&st, queryDesc) ? AG_MODIFY_PERMIT : AG_MODIFY_LOGGED;
 }
 
 /*
  * Find every ModifyTable node of a plan tree.  Returns the AG_MODIFY_*
- * flags of their decisions.
+ * flags of their decisions.  There is none below a ModifyTable node: a
+ * data-modifying statement is planned as the top of its plan, and those of
+ * WITH queries are subplans (pstmt->subplans), checked one by one.
  */
 static int
-ag_find_modify(Plan *plan, PlannedStmt *pstmt)
+ag_find_modify(Plan *plan, QueryDesc *queryDesc, int64 limit)
 {
 	ListCell   *lc;
 	int			decided = 0;
@@ -552,26 +627,26 @@ ag_find_modify(Plan *plan, PlannedStmt *pstmt)
 	if (plan == NULL)
 		return 0;
 	if (IsA(plan, ModifyTable))
-		decided |= ag_check_modify((ModifyTable *) plan, pstmt);
+		return ag_check_modify((ModifyTable *) plan, queryDesc, limit);
 
-	decided |= ag_find_modify(plan->lefttree, pstmt);
-	decided |= ag_find_modify(plan->righttree, pstmt);
+	decided |= ag_find_modify(plan->lefttree, queryDesc, limit);
+	decided |= ag_find_modify(plan->righttree, queryDesc, limit);
 	switch (nodeTag(plan))
 	{
 		case T_Append:
 			foreach(lc, ((Append *) plan)->appendplans)
-				decided |= ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), queryDesc, limit);
 			break;
 		case T_MergeAppend:
 			foreach(lc, ((MergeAppend *) plan)->mergeplans)
-				decided |= ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), queryDesc, limit);
 			break;
 		case T_SubqueryScan:
-			decided |= ag_find_modify(((SubqueryScan *) plan)->subplan, pstmt);
+			decided |= ag_find_modify(((SubqueryScan *) plan)->subplan, queryDesc, limit);
 			break;
 		case T_CustomScan:
 			foreach(lc, ((CustomScan *) plan)->custom_plans)
-				decided |= ag_find_modify(lfirst(lc), pstmt);
+				decided |= ag_find_modify(lfirst(lc), queryDesc, limit);
 			break;
 		default:
 			break;
@@ -579,36 +654,24 @@ ag_find_modify(Plan *plan, PlannedStmt *pstmt)
 	return decided;
 }
 
-static void ag_check_writes(List *perms);
+static void ag_check_writes(List *perms, QueryDesc *queryDesc);
 
 /*
  * An agent's data change, before the executor starts: tampering first
  * (refused as such, never parked as a change), then the plan.  Returns the
  * AG_MODIFY_* flags of the decisions.
  */
-static pg_noinline int
-ag_check_plan(QueryDesc *queryDesc)
+static int
+ag_check_plan(QueryDesc *queryDesc, int64 limit)
 {
 	PlannedStmt *pstmt = queryDesc->plannedstmt;
-	volatile int decided = 0;
-	AgQueryRef	saved;
+	int			decided;
 	ListCell   *lc;
 
-	ag_get_current_query(&saved);
-	ag_set_current_query(queryDesc->sourceText, pstmt->stmt_location,
-						 pstmt->stmt_len);
-	PG_TRY();
-	{
-		ag_check_writes(AG_PLAN_PERMS(pstmt));
-		decided |= ag_find_modify(pstmt->planTree, pstmt);
-		foreach(lc, pstmt->subplans)
-			decided |= ag_find_modify(lfirst(lc), pstmt);
-	}
-	PG_FINALLY();
-	{
-		ag_restore_current_query(&saved);
-	}
-	PG_END_TRY();
+	ag_check_writes(AG_PLAN_PERMS(pstmt), queryDesc);
+	decided = ag_find_modify(pstmt->planTree, queryDesc, limit);
+	foreach(lc, pstmt->subplans)
+		decided |= ag_find_modify(lfirst(lc), queryDesc, limit);
 	return decided;
 }
 
@@ -633,11 +696,13 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
 					   AgAction action)
 {
 	int			decided = 0;
+	int64		limit = 0;
 	bool		is_top;
 
 	if (modifies && action != AG_ACTION_NONE)
 	{
-		decided = ag_check_plan(queryDesc);
+		limit = ag_session_row_limit(NULL); /* its source only when needed */
+		decided = ag_check_plan(queryDesc, limit);
 		/* its writes are checked: the permission hook need not again */
 		ag_checked_perms = AG_PLAN_PERMS(queryDesc->plannedstmt);
 	}
@@ -647,11 +712,11 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	ag_rowlimit_start_leave();
+	ag_nesting--;
 	ag_checked_perms = NIL;
 
 	/* the exact row count (rowlimit.c), of every agent statement */
-	ag_rowlimit_executor_started(queryDesc, eflags,
+	ag_rowlimit_executor_started(queryDesc, limit,
 								 (decided & AG_MODIFY_PERMIT) != 0,
 								 (decided & AG_MODIFY_LOGGED) != 0, is_top);
 }
@@ -720,11 +785,19 @@ ag_forget_schemas(Datum arg, int cacheid, uint32 hashvalue)
 	ag_unprotected_relid = InvalidOid;
 }
 
+/*
+ * A write to relid by an agent session: tampering when the relation is a
+ * system catalog or one of the guard's tables.  queryDesc: the executor
+ * being started, whose text the refusal names (NULL from the permission
+ * hook: the statement registered further out, COPY's say).
+ */
 static void
-ag_check_protected_write(Oid relid)
+ag_check_protected_write(Oid relid, QueryDesc *queryDesc)
 {
 	Oid			nsp = get_rel_namespace(relid);
 	char	   *name;
+	const char *reason;
+	AgQueryRef	saved;
 
 	/* the cached schema name first: ag_guard_schema() scans pg_extension */
 	if (nsp != PG_CATALOG_NAMESPACE &&
@@ -734,11 +807,24 @@ ag_check_protected_write(Oid relid)
 		return;
 	}
 	name = quote_qualified_identifier(get_namespace_name(nsp), get_rel_name(relid));
-	if (nsp == PG_CATALOG_NAMESPACE)
-		ag_tamper("writing to", name,
-				  "System catalogs hold the guard's tags and cannot be written by an agent session.");
-	ag_tamper("writing to", name,
-			  "The tables of agent_guard cannot be changed by an agent session.");
+	reason = nsp == PG_CATALOG_NAMESPACE ?
+		"System catalogs hold the guard's tags and cannot be written by an agent session." :
+		"The tables of agent_guard cannot be changed by an agent session.";
+	if (queryDesc == NULL)
+		ag_tamper("writing to", name, reason);
+	ag_get_current_query(&saved);
+	ag_set_current_query(queryDesc->sourceText,
+						 queryDesc->plannedstmt->stmt_location,
+						 queryDesc->plannedstmt->stmt_len);
+	PG_TRY();
+	{
+		ag_tamper("writing to", name, reason);
+	}
+	PG_FINALLY();
+	{
+		ag_restore_current_query(&saved);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -747,7 +833,7 @@ ag_check_protected_write(Oid relid)
  * session is asked only when there is a write.
  */
 static void
-ag_check_writes(List *perms)
+ag_check_writes(List *perms, QueryDesc *queryDesc)
 {
 	ListCell   *lc;
 
@@ -764,7 +850,7 @@ ag_check_writes(List *perms)
 		if (OidIsValid(relid) && (perm->requiredPerms & AG_WRITE_PERMS) &&
 			relid != ag_unprotected_relid &&
 			ag_session_action() != AG_ACTION_NONE)
-			ag_check_protected_write(relid);
+			ag_check_protected_write(relid, queryDesc);
 	}
 }
 
@@ -773,7 +859,7 @@ ag_ExecutorCheckPerms(AG_CHECKPERMS_ARGS)
 {
 	/* from inside an executor start that needs no check (see above) */
 	if (AG_CHECKPERMS_PERMS != ag_checked_perms)
-		ag_check_writes(AG_CHECKPERMS_PERMS);
+		ag_check_writes(AG_CHECKPERMS_PERMS, NULL);
 	if (prev_ExecutorCheckPerms)
 		return AG_CHECKPERMS_CALL(prev_ExecutorCheckPerms);
 	return true;

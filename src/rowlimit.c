@@ -82,9 +82,10 @@
  * State: the running total, the flags of the current top-level statement,
  * its executor (ag_top_estate, a pointer compared, never dereferenced) and
  * the levels are per backend statics.  Per executor records (AgCounted,
- * and AgExecInfo for executors running on a permit) are allocated in the
- * executor's es_query_cxt and unlink themselves through a memory context
- * callback when it is freed, on success or abort, so nothing dangles.
+ * and AgExecInfo for executors running on a permit) belong to the
+ * executor's es_query_cxt (allocated there, or one static AgCounted lent
+ * to it) and unlink themselves through a memory context callback when it
+ * is freed, on success or abort, so nothing dangles.
  *
  *-------------------------------------------------------------------------
  */
@@ -229,6 +230,20 @@ ag_exec_info(EState *estate)
 	return NULL;
 }
 
+/*
+ * The record of one counted node at a time is static: a statement's first
+ * (most have one) costs no allocation.  Its callback frees the slot.
+ */
+static AgCounted ag_counted_static;
+static bool ag_counted_static_used = false;
+
+static void
+ag_static_record_gone(void *arg)
+{
+	dlist_delete((dlist_node *) arg);
+	ag_counted_static_used = false;
+}
+
 /* ---------- the count ---------- */
 
 /*
@@ -361,7 +376,6 @@ ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
 	AgClass		cls;
 	bool		all_exempt = true;
 	AgCounted  *c;
-	MemoryContext old;
 
 	if (sub == NULL || sub->ExecProcNodeReal == ag_counting_exec)
 		return;
@@ -417,33 +431,49 @@ ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
 	if (all_exempt)
 		return;
 
-	old = MemoryContextSwitchTo(estate->es_query_cxt);
-	c = palloc0(sizeof(AgCounted));
+	if (!ag_counted_static_used)
+	{
+		c = &ag_counted_static;
+		ag_counted_static_used = true;
+		c->cb.func = ag_static_record_gone;
+	}
+	else
+	{
+		c = MemoryContextAlloc(estate->es_query_cxt, sizeof(AgCounted));
+		c->cb.func = ag_record_gone;
+	}
 	c->subplan = sub;
 	c->real = sub->ExecProcNodeReal;
 	c->mtstate = mtstate;
 	c->estate = estate;
+	c->merge_seen = 0;
 	c->limit = limit;
 	c->cls = cls;
 	c->command = mtstate->operation == CMD_MERGE ? "MERGE" :
 		mtstate->operation == CMD_INSERT ? "INSERT ... ON CONFLICT DO UPDATE" :
 		mtstate->operation == CMD_DELETE ? "DELETE" : "UPDATE";
 	c->relid = RelationGetRelid(nominal);
-	c->cb.func = ag_record_gone;
 	c->cb.arg = &c->node;
 	MemoryContextRegisterResetCallback(estate->es_query_cxt, &c->cb);
 	dlist_push_head(&ag_counted, &c->node);
-	MemoryContextSwitchTo(old);
 	ExecSetExecProcNode(sub, ag_counting_exec);
 }
 
+/*
+ * Wrap the ModifyTable nodes of a plan state tree.  None is below another:
+ * a data-modifying statement is the top of its plan, and those of WITH
+ * queries are subplans (es_subplanstates), wrapped one by one.
+ */
 static bool
 ag_wrap_walker(PlanState *ps, void *context)
 {
 	if (ps == NULL)
 		return false;
 	if (IsA(ps, ModifyTableState))
+	{
 		ag_wrap_modify((ModifyTableState *) ps, *(int64 *) context);
+		return false;
+	}
 	return planstate_tree_walker(ps, ag_wrap_walker, context);
 }
 
@@ -466,36 +496,37 @@ ag_rowlimit_start_enter(QueryDesc *queryDesc)
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len);
 	}
-	ag_nesting++;
+	ag_nesting++;				/* dml.c lowers it once the executor started */
 	return is_top;
-}
-
-void
-ag_rowlimit_start_leave(void)
-{
-	ag_nesting--;
 }
 
 /*
  * Called by dml.c's ExecutorStart hook once the executor has started.
- * "approved": dml.c let it run on a permit; "logged": dml.c warned about
- * it in log mode (the count then warns no more in this statement).
+ * "limit": the session's row limit when the statement changes rows and is
+ * an agent's (0: nothing to count); "approved": dml.c let it run on a
+ * permit; "logged": dml.c warned about it in log mode (the count then warns
+ * no more in this statement).
  */
 void
-ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
+ag_rowlimit_executor_started(QueryDesc *queryDesc, int64 limit, bool approved,
 							 bool logged, bool is_top)
 {
 	PlannedStmt *pstmt = queryDesc->plannedstmt;
 	EState	   *estate = queryDesc->estate;
-	int64		limit;
 	ListCell   *lc;
 
 	/* the guard's own statements (a permit taken) are not the agent's */
-	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || estate == NULL || ag_in_internal_work)
+	if (estate == NULL || ag_in_internal_work)
 		return;
 
 	if (is_top)
+	{
 		ag_top_estate = estate;
+		ag_set_top_query(queryDesc->sourceText, pstmt->stmt_location,
+						 pstmt->stmt_len);
+	}
+	if (logged)
+		ag_limit_logged = true;
 	if (approved)
 	{
 		AgExecInfo *info = MemoryContextAllocZero(estate->es_query_cxt,
@@ -506,19 +537,8 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
 		info->cb.arg = &info->node;
 		MemoryContextRegisterResetCallback(estate->es_query_cxt, &info->cb);
 		dlist_push_head(&ag_execs, &info->node);
-	}
-	if (is_top)
-		ag_set_top_query(queryDesc->sourceText, pstmt->stmt_location,
-						 pstmt->stmt_len);
-	if (logged)
-		ag_limit_logged = true;
-
-	if (approved ||
-		!(pstmt->commandType == CMD_DELETE || pstmt->commandType == CMD_UPDATE ||
-		  pstmt->commandType == CMD_MERGE || pstmt->commandType == CMD_INSERT ||
-		  pstmt->hasModifyingCTE))
 		return;
-	limit = ag_session_row_limit(NULL);
+	}
 	if (limit <= 0)
 		return;
 	ag_wrap_walker(queryDesc->planstate, &limit);
@@ -535,10 +555,10 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int eflags, bool approved,
  * PG_TRY: an error that leaves the levels raised is repaired where it is
  * caught (see "Levels and errors" in the header comment).
  */
-static bool
+static inline bool
 ag_level_enter(EState *estate)
 {
-	bool		approved = ag_exec_info(estate) != NULL;
+	bool		approved = !dlist_is_empty(&ag_execs) && ag_exec_info(estate) != NULL;
 
 	ag_nesting++;
 	if (approved)
@@ -546,7 +566,7 @@ ag_level_enter(EState *estate)
 	return approved;
 }
 
-static void
+static inline void
 ag_level_leave(bool approved)
 {
 	ag_nesting--;

@@ -710,6 +710,92 @@ ag_object_exists(const ObjectAddress *addr)
 	return HeapTupleIsValid(tup);
 }
 
+/*
+ * The schema of an object a statement created, from the syscache alone
+ * (no error when it is gone again, see above): InvalidOid when it is gone
+ * or in no schema.  *known is false when the syscache cannot tell (a
+ * catalog without an OID cache or a schema column: a trigger, a default):
+ * the caller then looks it up the long way.
+ */
+static Oid
+ag_new_object_schema(const ObjectAddress *addr, bool *known)
+{
+	int			cache;
+	AttrNumber	attnum;
+	HeapTuple	tup;
+	Datum		nsp;
+	bool		isnull;
+
+	*known = false;
+	if (!is_objectclass_supported(addr->classId))
+		return InvalidOid;
+	cache = get_object_catcache_oid(addr->classId);
+	attnum = get_object_attnum_namespace(addr->classId);
+	if (cache < 0 || attnum == InvalidAttrNumber)
+		return InvalidOid;
+	*known = true;
+	tup = SearchSysCache1(cache, ObjectIdGetDatum(addr->objectId));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	nsp = SysCacheGetAttr(cache, tup, attnum, &isnull);
+	ReleaseSysCache(tup);
+	return isnull ? InvalidOid : DatumGetObjectId(nsp);
+}
+
+/*
+ * Objects an agent's statement created must not be in the guard's schema.
+ * Relations first, so that the table is named rather than its row type,
+ * and from the relcache, which has every relation this transaction
+ * created; the row type of a relation is in the relation's schema.  The
+ * catalog rows of the rest are new: each lookup is a syscache miss.
+ */
+static void
+ag_check_created(const char *command, List *created)
+{
+	Oid			guard = ag_schema_named_guard();
+	List	   *rowtypes = NIL; /* of new relations outside the guard's schema */
+	ListCell   *lc;
+
+	/* make the new catalog rows visible to the lookups below */
+	CommandCounterIncrement();
+	foreach(lc, created)
+	{
+		ObjectAddress *addr = lfirst(lc);
+		Relation	rel;
+		Oid			nsp;
+
+		if (addr->classId != RelationRelationId)
+			continue;
+		rel = RelationIdGetRelation(addr->objectId);
+		if (rel == NULL)
+			continue;			/* gone again */
+		nsp = rel->rd_rel->relnamespace;
+		if (nsp != guard)
+			rowtypes = lappend_oid(rowtypes, rel->rd_rel->reltype);
+		RelationClose(rel);
+		if (nsp == guard && ag_object_is_guard(addr))
+			ag_tamper(command, ag_object_description(addr),
+					  "Objects cannot be created in schema agent_guard by an agent session.");
+	}
+	foreach(lc, created)
+	{
+		ObjectAddress *addr = lfirst(lc);
+		bool		known;
+
+		if (addr->classId == RelationRelationId ||
+			(addr->classId == TypeRelationId &&
+			 list_member_oid(rowtypes, addr->objectId)))
+			continue;
+		if (ag_new_object_schema(addr, &known) != guard && known)
+			continue;
+		if (!ag_object_exists(addr))
+			continue;
+		if (ag_object_is_guard(addr))
+			ag_tamper(command, ag_object_description(addr),
+					  "Objects cannot be created in schema agent_guard by an agent session.");
+	}
+}
+
 /* Decide what a frame collected, once. */
 static void
 ag_decide_pending(AgFrame *frame)
@@ -728,29 +814,8 @@ ag_decide_pending(AgFrame *frame)
 static void
 ag_frame_finish(AgFrame *frame)
 {
-	ListCell   *lc;
-
 	if (frame->created != NIL)
-	{
-		/* make the new catalog rows visible to the lookups below */
-		CommandCounterIncrement();
-		/* name the table rather than its row type: relations first */
-		for (int relations_only = 1; relations_only >= 0; relations_only--)
-		{
-			foreach(lc, frame->created)
-			{
-				ObjectAddress *addr = lfirst(lc);
-
-				if (relations_only && addr->classId != RelationRelationId)
-					continue;
-				if (!ag_object_exists(addr))
-					continue;
-				if (ag_object_is_guard(addr))
-					ag_tamper(frame->command, ag_object_description(addr),
-							  "Objects cannot be created in schema agent_guard by an agent session.");
-			}
-		}
-	}
+		ag_check_created(frame->command, frame->created);
 	ag_decide_pending(frame);
 }
 

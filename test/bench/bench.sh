@@ -39,6 +39,9 @@
 #   BENCH_ROLES=10000   roles in the role-count cluster ...
 #   BENCH_TAGGED=100    ... of which tagged (the agent role included)
 #   BENCH_PARTS="gate roles pgbench latency"   which parts to run
+#   BENCH_GATE="off human agent off_ddl human_ddl agent_ddl"
+#                       which configurations the gate part runs (a quicker
+#                       loop while profiling one of them)
 #   BENCH_PORT=54330    ports BENCH_PORT and BENCH_PORT+1 are used
 #   BENCH_OUT=DIR       where results and callgrind profiles are kept
 #                       (default: bench_out/ in the source tree)
@@ -71,6 +74,7 @@ LAT_N=${BENCH_LAT_N:-200}
 ROLES=${BENCH_ROLES:-10000}
 TAGGED=${BENCH_TAGGED:-100}
 PARTS=" ${BENCH_PARTS:-gate roles pgbench latency} "
+GATES=" ${BENCH_GATE:-off human agent off_ddl human_ddl agent_ddl} "
 PORT=${BENCH_PORT:-54330}
 OUT=${BENCH_OUT:-}
 AGENT=bench_agent
@@ -90,6 +94,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 die() { echo "bench: $*" >&2; exit 1; }
 has_part() { [[ "$PARTS" == *" $1 "* ]]; }
+has_gate() { [[ "$GATES" == *" $1 "* ]]; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) printf "%.1f\n", a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.4f}" 'BEGIN {if (b == 0 || a == "nan" || b == "nan") print "nan"; else printf f "\n", a/b}'; }
 
@@ -189,6 +194,7 @@ cg_run() {
 }
 
 declare -A per_stmt
+for g in off human agent off_ddl human_ddl agent_ddl; do per_stmt[$g]=nan; done
 # gate NAME TEMPLATE PRELOAD DDL: the two runs in parallel (2 cores)
 gate() {
   local name=$1 tmpl=$2 preload=$3 ddl=$4 i1 i2 spp=$(( $4 == 1 ? 4 : 2 )) n=$N
@@ -210,12 +216,12 @@ if has_part gate || has_part roles; then
   echo "bench: callgrind, N=$N and 2N pairs, with DDL N=$DDL_N and 2N (instructions per statement)"
 fi
 if has_part gate; then
-  gate off tmpl "" 0
-  gate human tmpl agent_guard 0
-  gate agent tmpl agent_guard 0
-  gate off_ddl tmpl "" 1
-  gate human_ddl tmpl agent_guard 1
-  gate agent_ddl tmpl agent_guard 1
+  for g in off human agent off_ddl human_ddl agent_ddl; do
+    lib=agent_guard ddl=0
+    [[ $g == off* ]] && lib=""
+    [[ $g == *_ddl ]] && ddl=1
+    if has_gate $g; then gate $g tmpl "$lib" $ddl; fi
+  done
 fi
 if has_part roles; then
   gate off_roles tmpl_roles "" 0
