@@ -251,9 +251,9 @@ extern List *ag_checked_perms;
 
 /* rowlimit.c */
 extern void ag_rowlimit_init(void);
-extern void ag_rowlimit_executor_started(QueryDesc *queryDesc, int64 limit,
-										 bool approved, bool logged, bool is_top);
-extern bool ag_rowlimit_start_enter(QueryDesc *queryDesc);
+extern void ag_rowlimit_start(QueryDesc *queryDesc, int eflags,
+							  void (*start) (QueryDesc *, int), int64 limit,
+							  bool approved, bool logged);
 extern void ag_rowlimit_xact_end(bool abort);
 extern int	ag_nesting;
 extern struct EState *ag_untracked_estate;

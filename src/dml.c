@@ -547,10 +547,9 @@ ag_check_modify(ModifyTable *mt, QueryDesc *queryDesc, int64 limit)
 	 * judged by the rows it proposes.
 	 */
 	plan_rows = outerPlan(mt) ? outerPlan(mt)->plan_rows : 0;
-	if (merge_actions_bounded || ActivePortal == NULL ||
-		!list_member_ptr(ActivePortal->stmts, pstmt))
-		limit = 0;
-	if (!unbounded && !(limit > 0 && plan_rows > (double) limit))
+	if (!unbounded &&
+		(limit <= 0 || plan_rows <= (double) limit || merge_actions_bounded ||
+		 ActivePortal == NULL || !list_member_ptr(ActivePortal->stmts, pstmt)))
 		return 0;
 
 	/*
@@ -697,7 +696,6 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
 {
 	int			decided = 0;
 	int64		limit = 0;
-	bool		is_top;
 
 	if (modifies && action != AG_ACTION_NONE)
 	{
@@ -706,19 +704,12 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
 		/* its writes are checked: the permission hook need not again */
 		ag_checked_perms = AG_PLAN_PERMS(queryDesc->plannedstmt);
 	}
-	/* a level of its own (no PG_TRY: see rowlimit.c, "Levels and errors") */
-	is_top = ag_rowlimit_start_enter(queryDesc);
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-	ag_nesting--;
+	/* started in a row-count level, its nodes counted (rowlimit.c) */
+	ag_rowlimit_start(queryDesc, eflags,
+					  prev_ExecutorStart ? prev_ExecutorStart : standard_ExecutorStart,
+					  limit, (decided & AG_MODIFY_PERMIT) != 0,
+					  (decided & AG_MODIFY_LOGGED) != 0);
 	ag_checked_perms = NIL;
-
-	/* the exact row count (rowlimit.c), of every agent statement */
-	ag_rowlimit_executor_started(queryDesc, limit,
-								 (decided & AG_MODIFY_PERMIT) != 0,
-								 (decided & AG_MODIFY_LOGGED) != 0, is_top);
 }
 
 static void

@@ -7,10 +7,10 @@
  *	  (agent_guard.max_rows, or the max_rows of the role's tag).
  *
  * Hooks: ExecutorRun_hook, ExecutorFinish_hook, ExecutorEnd_hook,
- * ProcessUtility_hook (all chained); dml.c's ExecutorStart hook enters a
- * level around starting the executor (ag_rowlimit_start_enter) and calls
- * ag_rowlimit_executor_started() after it; utility.c's transaction callback
- * passes the transaction events on (ag_rowlimit_xact_event).
+ * ProcessUtility_hook (all chained); dml.c's ExecutorStart hook has
+ * tracked executors started here (ag_rowlimit_start); utility.c's
+ * transaction callback passes the transaction's end on
+ * (ag_rowlimit_xact_end).
  *
  * What is counted.  After an executor of an agent session has started,
  * every ModifyTable node doing DELETE, UPDATE or MERGE whose result
@@ -119,6 +119,7 @@ typedef struct AgCounted
 	ExecProcNodeMtd real;		/* the subplan's own ExecProcNode */
 	ModifyTableState *mtstate;
 	EState	   *estate;
+	bool		merge;			/* a MERGE node: counted from its counters */
 	double		merge_seen;		/* MERGE: updated + deleted counted so far */
 	int64		limit;
 	AgClass		cls;
@@ -206,9 +207,9 @@ ag_untracked(void)
 
 /* ---------- per-executor records ---------- */
 
-/* A record's executor memory is being freed: unlink the record. */
+/* An executor on a permit is being freed: unlink its record. */
 static void
-ag_record_gone(void *arg)
+ag_exec_info_gone(void *arg)
 {
 	dlist_delete((dlist_node *) arg);
 }
@@ -232,16 +233,23 @@ ag_exec_info(EState *estate)
 
 /*
  * The record of one counted node at a time is static: a statement's first
- * (most have one) costs no allocation.  Its callback frees the slot.
+ * (most have one) costs no allocation.
  */
 static AgCounted ag_counted_static;
 static bool ag_counted_static_used = false;
+static int	ag_counted_merges = 0;	/* records of MERGE nodes */
 
+/* A counted node's executor memory is being freed: forget its record. */
 static void
-ag_static_record_gone(void *arg)
+ag_counted_gone(void *arg)
 {
-	dlist_delete((dlist_node *) arg);
-	ag_counted_static_used = false;
+	AgCounted  *c = (AgCounted *) arg;
+
+	dlist_delete(&c->node);
+	if (c->merge)
+		ag_counted_merges--;
+	if (c == &ag_counted_static)
+		ag_counted_static_used = false;
 }
 
 /* ---------- the count ---------- */
@@ -358,7 +366,7 @@ ag_counting_exec(PlanState *ps)
 	if (c == NULL)
 		elog(ERROR, "agent_guard: row counter of a plan node not found");
 	slot = c->real(ps);
-	if (c->mtstate->operation == CMD_MERGE)
+	if (c->merge)
 		ag_count_merge(c);
 	else if (!TupIsNull(slot))
 		ag_count(c, 1);
@@ -435,17 +443,15 @@ ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
 	{
 		c = &ag_counted_static;
 		ag_counted_static_used = true;
-		c->cb.func = ag_static_record_gone;
 	}
 	else
-	{
 		c = MemoryContextAlloc(estate->es_query_cxt, sizeof(AgCounted));
-		c->cb.func = ag_record_gone;
-	}
 	c->subplan = sub;
 	c->real = sub->ExecProcNodeReal;
 	c->mtstate = mtstate;
 	c->estate = estate;
+	c->merge = mtstate->operation == CMD_MERGE;
+	ag_counted_merges += c->merge;
 	c->merge_seen = 0;
 	c->limit = limit;
 	c->cls = cls;
@@ -453,7 +459,8 @@ ag_wrap_modify(ModifyTableState *mtstate, int64 limit)
 		mtstate->operation == CMD_INSERT ? "INSERT ... ON CONFLICT DO UPDATE" :
 		mtstate->operation == CMD_DELETE ? "DELETE" : "UPDATE";
 	c->relid = RelationGetRelid(nominal);
-	c->cb.arg = &c->node;
+	c->cb.func = ag_counted_gone;
+	c->cb.arg = c;
 	MemoryContextRegisterResetCallback(estate->es_query_cxt, &c->cb);
 	dlist_push_head(&ag_counted, &c->node);
 	ExecSetExecProcNode(sub, ag_counting_exec);
@@ -478,16 +485,25 @@ ag_wrap_walker(PlanState *ps, void *context)
 }
 
 /*
- * dml.c's ExecutorStart hook, around starting a tracked executor (an agent
- * session's, or any inside a tracked statement): functions can run inside
- * ExecutorStart (initial partition pruning evaluates stable expressions),
- * and what they change belongs to this statement, so the start is a level
- * of its own.  Returns whether this executor is a top-level statement's.
+ * Start a tracked executor (an agent session's, or any inside a tracked
+ * statement) for dml.c's ExecutorStart hook, which has decided its plan:
+ * "start" is the next hook or standard_ExecutorStart.  Functions can run
+ * inside ExecutorStart (initial partition pruning evaluates stable
+ * expressions), and what they change belongs to this statement, so the
+ * start is a level of its own (no PG_TRY: see "Levels and errors").  Once
+ * the executor exists, its ModifyTable nodes are wrapped.
+ * "limit": the session's row limit when the statement changes rows and is
+ * an agent's (0: nothing to count); "approved": dml.c let it run on a
+ * permit; "logged": dml.c warned about it in log mode (the count then warns
+ * no more in this statement).
  */
-bool
-ag_rowlimit_start_enter(QueryDesc *queryDesc)
+void
+ag_rowlimit_start(QueryDesc *queryDesc, int eflags, void (*start) (QueryDesc *, int),
+				  int64 limit, bool approved, bool logged)
 {
 	bool		is_top = ag_nesting == 0 && ActivePortal != NULL;
+	EState	   *estate;
+	ListCell   *lc;
 
 	if (is_top)
 	{
@@ -496,35 +512,16 @@ ag_rowlimit_start_enter(QueryDesc *queryDesc)
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len);
 	}
-	ag_nesting++;				/* dml.c lowers it once the executor started */
-	return is_top;
-}
-
-/*
- * Called by dml.c's ExecutorStart hook once the executor has started.
- * "limit": the session's row limit when the statement changes rows and is
- * an agent's (0: nothing to count); "approved": dml.c let it run on a
- * permit; "logged": dml.c warned about it in log mode (the count then warns
- * no more in this statement).
- */
-void
-ag_rowlimit_executor_started(QueryDesc *queryDesc, int64 limit, bool approved,
-							 bool logged, bool is_top)
-{
-	PlannedStmt *pstmt = queryDesc->plannedstmt;
-	EState	   *estate = queryDesc->estate;
-	ListCell   *lc;
+	ag_nesting++;
+	start(queryDesc, eflags);
+	ag_nesting--;
 
 	/* the guard's own statements (a permit taken) are not the agent's */
+	estate = queryDesc->estate;
 	if (estate == NULL || ag_in_internal_work)
 		return;
-
 	if (is_top)
-	{
 		ag_top_estate = estate;
-		ag_set_top_query(queryDesc->sourceText, pstmt->stmt_location,
-						 pstmt->stmt_len);
-	}
 	if (logged)
 		ag_limit_logged = true;
 	if (approved)
@@ -533,7 +530,7 @@ ag_rowlimit_executor_started(QueryDesc *queryDesc, int64 limit, bool approved,
 												  sizeof(AgExecInfo));
 
 		info->estate = estate;
-		info->cb.func = ag_record_gone;
+		info->cb.func = ag_exec_info_gone;
 		info->cb.arg = &info->node;
 		MemoryContextRegisterResetCallback(estate->es_query_cxt, &info->cb);
 		dlist_push_head(&ag_execs, &info->node);
@@ -607,6 +604,7 @@ ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 	else
 		standard_ExecutorFinish(queryDesc);
 	/* MERGE: the last row's action came after the last fetch */
+	if (ag_counted_merges > 0)
 	{
 		dlist_iter	iter;
 
@@ -614,8 +612,7 @@ ag_tracked_ExecutorFinish(QueryDesc *queryDesc)
 		{
 			AgCounted  *c = dlist_container(AgCounted, node, iter.cur);
 
-			if (c->estate == queryDesc->estate &&
-				c->mtstate->operation == CMD_MERGE)
+			if (c->estate == queryDesc->estate && c->merge)
 				ag_count_merge(c);
 		}
 	}
