@@ -133,6 +133,13 @@ CREATE TRIGGER t BEFORE INSERT ON agent_guard.events FOR EACH ROW EXECUTE FUNCTI
 ALTER SEQUENCE agent_guard.events_id_seq RESTART 1;
 INSERT INTO agent_guard.events (role_name, class, decision, command) VALUES ('x', 'guard', 'rejected', 'x');
 DELETE FROM agent_guard.requests;
+-- locking the guard's rows (approve() would wait) is writing too, at any depth
+SELECT id FROM agent_guard.requests FOR UPDATE;
+SELECT count(*) FROM (SELECT id FROM agent_guard.requests FOR NO KEY UPDATE) s;
+SELECT (SELECT id FROM agent_guard.requests ORDER BY id LIMIT 1 FOR SHARE);
+WITH r AS (SELECT id FROM agent_guard.requests FOR KEY SHARE) SELECT count(*) FROM r;
+SELECT 1 FROM pg_catalog.pg_shseclabel LIMIT 1 FOR UPDATE;
+SELECT count(*) >= 0 AS reads_pass FROM agent_guard.requests;
 COPY agent_guard.events (role_name, class, decision, command) FROM '/dev/null';
 TRUNCATE agent_guard.requests CASCADE;
 GRANT ALL ON SCHEMA agent_guard TO PUBLIC;

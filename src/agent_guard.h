@@ -223,12 +223,32 @@ ag_session_action(void)
 	return ag_session_action_rebuild();
 }
 
+extern int64 ag_cached_min_limit;
+extern bool ag_cached_uses_setting;
+
+/*
+ * The row limit of this session (0: none): the smallest explicit limit of
+ * its tags, or agent_guard.max_rows when some tag defers to the setting and
+ * it is smaller (tags.c, "Row limits").  Where it comes from, for messages:
+ * ag_row_limit_source().
+ */
+static inline int64
+ag_session_row_limit(void)
+{
+	if (ag_session_action() == AG_ACTION_NONE)
+		return 0;
+	if (ag_cached_uses_setting && ag_max_rows > 0 &&
+		(ag_cached_min_limit == 0 || ag_max_rows < ag_cached_min_limit))
+		return ag_max_rows;
+	return ag_cached_min_limit;
+}
+
 extern AgAction ag_role_tag(Oid roleid);
 extern bool ag_role_is_agent(Oid roleid);
 extern const char *ag_action_name(AgAction action);
 extern bool ag_parse_action(const char *name, AgAction *action);
 extern bool ag_parse_label(const char *label, AgAction *action, int64 *max_rows);
-extern int64 ag_session_row_limit(const char **source);
+extern const char *ag_row_limit_source(void);
 extern void ag_tag_new_role(Oid roleid);
 extern char *ag_session_tag_sentence(void);
 extern const char *ag_agent_role_name(void);

@@ -600,7 +600,7 @@ ag_check_modify(ModifyTable *mt, QueryDesc *queryDesc, int64 limit)
 	{
 		st.target = psprintf("on %s above the row limit",
 							 getObjectIdentity(&addr, false));
-		(void) ag_session_row_limit(&limit_source);
+		limit_source = ag_row_limit_source();
 		st.reason = psprintf("The planner estimates it %s about %.0f rows of %s, above the row limit of " INT64_FORMAT " %s.",
 							 deletes ? "deletes" : "changes", plan_rows,
 							 ag_object_description(&addr), limit, limit_source);
@@ -699,9 +699,19 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
 
 	if (modifies && action != AG_ACTION_NONE)
 	{
-		limit = ag_session_row_limit(NULL); /* its source only when needed */
+		limit = ag_session_row_limit();
 		decided = ag_check_plan(queryDesc, limit);
 		/* its writes are checked: the permission hook need not again */
+		ag_checked_perms = AG_PLAN_PERMS(queryDesc->plannedstmt);
+	}
+	else if (queryDesc->plannedstmt->commandType == CMD_SELECT &&
+			 queryDesc->plannedstmt->rowMarks == NIL)
+	{
+		/*
+		 * A plain SELECT neither writes nor locks a row: a locking clause
+		 * (FOR UPDATE, which asks for UPDATE privilege) leaves row marks in
+		 * the plan, those of subqueries and subplans included.
+		 */
 		ag_checked_perms = AG_PLAN_PERMS(queryDesc->plannedstmt);
 	}
 	/* started in a row-count level, its nodes counted (rowlimit.c) */

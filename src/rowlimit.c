@@ -270,8 +270,8 @@ ag_limit_passed(AgCounted *c)
 	AgStatement st = {0};
 	ObjectAddress addr;
 	AgQueryRef	saved;
-	const char *source = NULL;
-	int64		limit = ag_session_row_limit(&source);
+	int64		limit = ag_session_row_limit();
+	const char *source = ag_row_limit_source();
 	bool		permit;
 
 	if (limit <= 0)

@@ -81,9 +81,9 @@ Oid			ag_cached_roles[3];
 AgAction	ag_cached_action = AG_ACTION_NONE;
 static Oid	ag_cached_source = InvalidOid;	/* tagged role that decided */
 static Oid	ag_cached_agent = InvalidOid;	/* session role it applies to */
-static int64 ag_cached_min_limit = 0;	/* smallest explicit non-zero limit */
+int64		ag_cached_min_limit = 0;	/* smallest explicit non-zero limit */
 static Oid	ag_cached_limit_role = InvalidOid;	/* tagged role that sets it */
-static bool ag_cached_uses_setting = false; /* some tag defers to max_rows */
+bool		ag_cached_uses_setting = false;	/* some tag defers to max_rows */
 
 /* Set in our own background workers: their work is never guarded. */
 bool		ag_in_internal_work = false;
@@ -374,31 +374,22 @@ ag_session_action_rebuild(void)
 }
 
 /*
- * The row limit of this session (0: none), and where it comes from: a
+ * Where the session's row limit (ag_session_row_limit) comes from: a
  * sentence fragment for messages, "for agent sessions
- * (agent_guard.max_rows)" or "of role \"r\" (its agent_guard tag)".
+ * (agent_guard.max_rows)" or "of role \"r\" (its agent_guard tag)"; NULL
+ * when there is none.
  */
-int64
-ag_session_row_limit(const char **source)
+const char *
+ag_row_limit_source(void)
 {
-	int64		limit;
+	int64		limit = ag_session_row_limit();
 
-	if (ag_session_action() == AG_ACTION_NONE)
-		return 0;
-	limit = ag_cached_min_limit;
-	if (source)
-		*source = NULL;
-	if (ag_cached_uses_setting && ag_max_rows > 0 &&
-		(limit == 0 || ag_max_rows < limit))
-	{
-		limit = ag_max_rows;
-		if (source)
-			*source = "for agent sessions (agent_guard.max_rows)";
-	}
-	else if (limit > 0 && source)
-		*source = psprintf("of role \"%s\" (its agent_guard tag)",
-						   GetUserNameFromId(ag_cached_limit_role, false));
-	return limit;
+	if (limit <= 0)
+		return NULL;
+	if (limit != ag_cached_min_limit)
+		return "for agent sessions (agent_guard.max_rows)";
+	return psprintf("of role \"%s\" (its agent_guard tag)",
+					GetUserNameFromId(ag_cached_limit_role, false));
 }
 
 /* Forget the cached answer: a setting that feeds it changed. */
