@@ -18,7 +18,7 @@ SELECT lo_from_bytea(4248002, 'x');
 -- 1. internal drops of a rewrite are not the agent's drops
 VACUUM FULL df_t;
 CLUSTER df_t USING df_t_pkey;
-ALTER TABLE df_t ALTER COLUMN w TYPE bigint;
+ALTER TABLE df_t ALTER COLUMN w TYPE bigint; -- a rewrite of every row: see suite rewrite
 ALTER TABLE df_t SET UNLOGGED;
 ALTER TABLE df_t SET LOGGED;
 ALTER TABLE df_t ADD COLUMN r float8 DEFAULT random();

@@ -2,7 +2,8 @@
  *
  * utility.c
  *	  Guarding utility statements: DROP (class drop), TRUNCATE (class
- *	  truncate) and tampering with the guard (class guard).
+ *	  truncate), column type changes that rewrite a table (class update)
+ *	  and tampering with the guard (class guard).
  *
  * Hooks: ProcessUtility_hook and object_access_hook, both chained.
  *
@@ -37,6 +38,11 @@
  * 1200 rows: ..."; the request and the audit row carry the sum.  Global
  * objects decided before they run (DROP DATABASE, ...) have no estimate.
  *
+ * Column type changes.  ALTER TABLE ... ALTER COLUMN ... TYPE that
+ * makes PostgreSQL rewrite a committed table has computed a new value for
+ * every row: class update, decided when the statement returns, from the
+ * storage its tables had before (ag_watch_rewrites).
+ *
  * The few drops that cannot be rolled back are decided before they run:
  * DROP DATABASE, DROP TABLESPACE, DROP SUBSCRIPTION (it drops a remote
  * replication slot) and DROP INDEX CONCURRENTLY (it commits internally).
@@ -50,7 +56,8 @@
  * schema or of the extension.  DML on the guard's tables is refused in
  * dml.c.  Created objects are checked when their statement returns, after
  * a CommandCounterIncrement, because their catalog rows are not visible
- * to lookups before that.
+ * to lookups before that: relations through the relcache, which has them
+ * all, other objects through the syscache (ag_check_created).
  *
  * State: a stack of AgFrame, one per utility statement of an agent session
  * being run, living on the C stack of ag_ProcessUtility; its lists are
@@ -82,6 +89,7 @@
 #include "catalog/pg_database.h"
 #include "catalog/pg_tablespace.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_largeobject.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_policy.h"
@@ -130,7 +138,15 @@ typedef struct AgFrame
 	List	   *dropped;		/* AgDropped * */
 	List	   *truncated;		/* AgDropped * */
 	List	   *created;		/* ObjectAddress * */
+	List	   *rewrites;		/* AgRewrite *: ALTER COLUMN ... TYPE */
 } AgFrame;
+
+/* A table that ALTER COLUMN ... TYPE may rewrite, and its storage before. */
+typedef struct AgRewrite
+{
+	Oid			relid;
+	Oid			relfilenode;
+} AgRewrite;
 
 static AgFrame *ag_frame = NULL;
 
@@ -667,6 +683,28 @@ ag_decide_drop(const char *command, List *dropped)
 }
 
 static void
+ag_decide_rewrite(const char *command, List *rewritten)
+{
+	AgStatement st = {0};
+	ListCell   *lc;
+
+	foreach(lc, rewritten)
+		st.objects = lappend(st.objects, ((AgDropped *) lfirst(lc))->description);
+	st.cls = AG_CLASS_UPDATE;
+	st.command = command;
+	st.target = psprintf("%s rewriting every row",
+						 ag_target_text(((AgDropped *) linitial(rewritten))->identity,
+										list_length(rewritten), "table"));
+	st.object_key = ag_object_key(rewritten);
+	st.objects_label = ag_objects_label("rewrite", "table", rewritten,
+										list_length(rewritten),
+										&st.estimated_rows);
+	st.reason = "Changing the type of a column computed a new value for every row, as an UPDATE without a WHERE clause would: agents may only change rows chosen by a condition on the table's columns.";
+	st.hint = "Ask a database administrator to run the statement. Type changes that keep every value as it is (varchar(n) to text or to a longer varchar) run without a rewrite and are allowed, as are changes to temporary tables and tables created in the same transaction.";
+	ag_decide(&st);
+}
+
+static void
 ag_decide_truncate(const char *command, List *truncated)
 {
 	AgStatement st = {0};
@@ -811,11 +849,97 @@ ag_decide_pending(AgFrame *frame)
 		ag_decide_drop(frame->command, dropped);
 }
 
+/*
+ * ALTER TABLE ... ALTER COLUMN ... TYPE computes a new value for every row
+ * when PostgreSQL rewrites the table for it: a USING expression, or a cast
+ * that is more than a relabeling (numeric to integer rounds, timestamptz to
+ * date drops the time).  That is an UPDATE of the column without a WHERE
+ * clause in another form: class update.  Whether the table is rewritten is
+ * PostgreSQL's own decision (ATColumnChangeRequiresRewrite), seen when the
+ * statement returns: the table's storage (relfilenode) was replaced.  So
+ * the storage of every table the statement may change (its inheritance
+ * children and partitions too, unless ONLY) is noted before it runs.
+ * Anything else that replaces the storage in the same statement (SET
+ * TABLESPACE next to the type change) is taken for a rewrite too.
+ */
+static void
+ag_watch_rewrites(AgFrame *frame, AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+	bool		alters_type = false;
+	Oid			relid;
+	List	   *rels;
+
+	if (stmt->objtype != OBJECT_TABLE)
+		return;
+	foreach(lc, stmt->cmds)
+		alters_type |= ((AlterTableCmd *) lfirst(lc))->subtype == AT_AlterColumnType;
+	if (!alters_type)
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	rels = stmt->relation->inh ? find_all_inheritors(relid, NoLock, NULL) :
+		list_make1_oid(relid);
+	foreach(lc, rels)
+	{
+		Relation	rel = RelationIdGetRelation(lfirst_oid(lc));
+
+		if (rel == NULL)
+			continue;
+		if (RELKIND_HAS_STORAGE(rel->rd_rel->relkind) &&
+			!ag_open_relation_is_exempt(rel))
+		{
+			AgRewrite  *r = MemoryContextAlloc(frame->cxt, sizeof(AgRewrite));
+			MemoryContext old = MemoryContextSwitchTo(frame->cxt);
+
+			r->relid = RelationGetRelid(rel);
+			r->relfilenode = rel->rd_rel->relfilenode;
+			frame->rewrites = lappend(frame->rewrites, r);
+			MemoryContextSwitchTo(old);
+		}
+		RelationClose(rel);
+	}
+}
+
+/* Which of the watched tables did the statement rewrite?  Decide them. */
+static void
+ag_check_rewrites(const char *command, List *rewrites)
+{
+	List	   *rewritten = NIL;
+	ListCell   *lc;
+
+	/* make the statement's last catalog changes visible */
+	CommandCounterIncrement();
+	foreach(lc, rewrites)
+	{
+		AgRewrite  *r = lfirst(lc);
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(r->relid));
+		ObjectAddress addr;
+		AgDropped  *d;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (((Form_pg_class) GETSTRUCT(tup))->relfilenode != r->relfilenode)
+		{
+			ObjectAddressSet(addr, RelationRelationId, r->relid);
+			d = ag_dropped_new(&addr);
+			ag_dropped_set_rows(d);
+			rewritten = lappend(rewritten, d);
+		}
+		ReleaseSysCache(tup);
+	}
+	if (rewritten != NIL)
+		ag_decide_rewrite(command, rewritten);
+}
+
 static void
 ag_frame_finish(AgFrame *frame)
 {
 	if (frame->created != NIL)
 		ag_check_created(frame->command, frame->created);
+	if (frame->rewrites != NIL)
+		ag_check_rewrites(frame->command, frame->rewrites);
 	ag_decide_pending(frame);
 }
 
@@ -1430,6 +1554,8 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_TRY();
 	{
 		frame.decided = ag_check_utility(parsetree, frame.command);
+		if (IsA(parsetree, AlterTableStmt))
+			ag_watch_rewrites(&frame, (AlterTableStmt *) parsetree);
 		if (prev_ProcessUtility)
 			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
