@@ -20,6 +20,9 @@ CREATE TABLE rw_p (id int, v int) PARTITION BY RANGE (id);
 CREATE TABLE rw_p1 PARTITION OF rw_p FOR VALUES FROM (0) TO (10);
 CREATE TABLE rw_p2 PARTITION OF rw_p FOR VALUES FROM (10) TO (20);
 INSERT INTO rw_p SELECT g, g FROM generate_series(1, 15) g;
+CREATE TYPE rw_comp AS (a numeric);
+CREATE TABLE rw_typed OF rw_comp;
+INSERT INTO rw_typed VALUES (1.5);
 RESET ROLE;
 
 SET ROLE ag_bot;
@@ -45,6 +48,8 @@ CREATE FUNCTION rw_f() RETURNS void LANGUAGE sql
 SELECT rw_f();
 -- a partitioned table: every partition is rewritten
 ALTER TABLE rw_p ALTER COLUMN v TYPE bigint;
+-- a composite type: CASCADE rewrites its typed tables
+ALTER TYPE rw_comp ALTER ATTRIBUTE a TYPE int CASCADE;
 -- caught by an exception block: the table is as it was, the audit row stays
 DO $$BEGIN
   ALTER TABLE rw_t ALTER COLUMN price TYPE int;
@@ -69,6 +74,7 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
   WHERE attrelid = 'rw_t'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT format_type(atttypid, atttypmod) AS rw_p2_v FROM pg_attribute
   WHERE attrelid = 'rw_p2'::regclass AND attname = 'v';
+SELECT a FROM rw_typed;
 
 -- log mode: a warning, and the statement runs
 SET ROLE ag_bot_log;
@@ -115,7 +121,8 @@ SELECT role_name, class, decision, command, objects, estimated_rows, query
 FROM agent_guard.events WHERE id > :last_id ORDER BY id;
 
 -- cleanup
-DROP TABLE rw_t, rw_p, rw_new, rw_log, rw_pk;
+DROP TABLE rw_t, rw_p, rw_new, rw_log, rw_pk, rw_typed;
+DROP TYPE rw_comp;
 DROP FUNCTION rw_f();
 SELECT agent_guard.untag_role('rw_parker');
 REVOKE CREATE ON SCHEMA public FROM rw_parker;

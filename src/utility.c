@@ -849,6 +849,27 @@ ag_decide_pending(AgFrame *frame)
 		ag_decide_drop(frame->command, dropped);
 }
 
+/* The typed tables of a composite type (CREATE TABLE ... OF type). */
+static List *
+ag_typed_tables(Oid typeoid)
+{
+	Relation	pg_class_rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	/* no index on reloftype: a scan, for an agent's rare ALTER TYPE */
+	ScanKeyInit(&key, Anum_pg_class_reloftype, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(typeoid));
+	scan = systable_beginscan(pg_class_rel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		result = lappend_oid(result, ((Form_pg_class) GETSTRUCT(tup))->oid);
+	systable_endscan(scan);
+	table_close(pg_class_rel, AccessShareLock);
+	return result;
+}
+
 /*
  * ALTER TABLE ... ALTER COLUMN ... TYPE computes a new value for every row
  * when PostgreSQL rewrites the table for it: a USING expression, or a cast
@@ -858,7 +879,9 @@ ag_decide_pending(AgFrame *frame)
  * PostgreSQL's own decision (ATColumnChangeRequiresRewrite), seen when the
  * statement returns: the table's storage (relfilenode) was replaced.  So
  * the storage of every table the statement may change (its inheritance
- * children and partitions too, unless ONLY) is noted before it runs.
+ * children and partitions too, unless ONLY; for ALTER TYPE ... ALTER
+ * ATTRIBUTE ... CASCADE, the typed tables of the type) is noted before it
+ * runs.
  * Anything else that replaces the storage in the same statement (SET
  * TABLESPACE next to the type change) is taken for a rewrite too.
  */
@@ -868,9 +891,10 @@ ag_watch_rewrites(AgFrame *frame, AlterTableStmt *stmt)
 	ListCell   *lc;
 	bool		alters_type = false;
 	Oid			relid;
-	List	   *rels;
+	List	   *roots;
+	List	   *rels = NIL;
 
-	if (stmt->objtype != OBJECT_TABLE)
+	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_TYPE)
 		return;
 	foreach(lc, stmt->cmds)
 		alters_type |= ((AlterTableCmd *) lfirst(lc))->subtype == AT_AlterColumnType;
@@ -879,8 +903,13 @@ ag_watch_rewrites(AgFrame *frame, AlterTableStmt *stmt)
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (!OidIsValid(relid))
 		return;
-	rels = stmt->relation->inh ? find_all_inheritors(relid, NoLock, NULL) :
-		list_make1_oid(relid);
+	/* ALTER TYPE ... ALTER ATTRIBUTE ... CASCADE rewrites the typed tables */
+	roots = stmt->objtype == OBJECT_TYPE ?
+		ag_typed_tables(get_rel_type_id(relid)) : list_make1_oid(relid);
+	foreach(lc, roots)
+		rels = list_concat(rels, stmt->relation->inh ?
+						   find_all_inheritors(lfirst_oid(lc), NoLock, NULL) :
+						   list_make1_oid(lfirst_oid(lc)));
 	foreach(lc, rels)
 	{
 		Relation	rel = RelationIdGetRelation(lfirst_oid(lc));
