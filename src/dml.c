@@ -714,6 +714,8 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
 		 */
 		ag_checked_perms = AG_PLAN_PERMS(queryDesc->plannedstmt);
 	}
+	/* the guard's own query taking a permit set it: this one is tracked */
+	ag_untracked_estate = NULL;
 	/* started in a row-count level, its nodes counted (rowlimit.c) */
 	ag_rowlimit_start(queryDesc, eflags,
 					  prev_ExecutorStart ? prev_ExecutorStart : standard_ExecutorStart,

@@ -1441,6 +1441,29 @@ ag_check_utility(Node *parsetree, const char *command)
 				}
 				break;
 			}
+		case T_IndexStmt:
+			{
+				/*
+				 * CREATE INDEX CONCURRENTLY commits the index's catalog row
+				 * (and later its build) before it returns: refused when it
+				 * returns, it would leave an invalid but ready index on the
+				 * guard's table, maintained on every insert.  Decide first.
+				 */
+				IndexStmt  *stmt = (IndexStmt *) parsetree;
+				Oid			nsp;
+				Oid			relid;
+
+				if (!stmt->concurrent)
+					break;
+				nsp = ag_guard_schema();
+				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+				if (OidIsValid(nsp) && OidIsValid(relid) &&
+					get_rel_namespace(relid) == nsp)
+					ag_tamper(command,
+							  psprintf("on %s", quote_qualified_identifier(AG_NAME, get_rel_name(relid))),
+							  "Objects cannot be created in schema agent_guard by an agent session.");
+				break;
+			}
 		case T_DropdbStmt:
 			return ag_predecide_global_drop(command, "database", DatabaseRelationId,
 											get_database_oid(((DropdbStmt *) parsetree)->dbname, true),
