@@ -93,6 +93,8 @@
 #include "catalog/pg_largeobject.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_policy.h"
+#include "catalog/pg_publication_namespace.h"
+#include "catalog/pg_publication_rel.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
@@ -139,6 +141,7 @@ typedef struct AgFrame
 	List	   *truncated;		/* AgDropped * */
 	List	   *created;		/* ObjectAddress * */
 	List	   *rewrites;		/* AgRewrite *: ALTER COLUMN ... TYPE */
+	List	   *internal_triggers;	/* ObjectAddress *: foreign keys' */
 } AgFrame;
 
 /* A table that ALTER COLUMN ... TYPE may rewrite, and its storage before. */
@@ -252,6 +255,7 @@ static const struct
 	{TriggerRelationId, TriggerOidIndexId, Anum_pg_trigger_tgrelid},
 	{RewriteRelationId, RewriteOidIndexId, Anum_pg_rewrite_ev_class},
 	{PolicyRelationId, PolicyOidIndexId, Anum_pg_policy_polrelid},
+	{PublicationRelRelationId, PublicationRelObjectIndexId, Anum_pg_publication_rel_prrelid},
 };
 
 /*
@@ -290,6 +294,11 @@ ag_object_schema(const ObjectAddress *addr)
 		if (OidIsValid(nsp))
 			return nsp;
 	}
+	if (addr->classId == PublicationNamespaceRelationId)
+		return ag_catalog_oid_field(PublicationNamespaceRelationId,
+									PublicationNamespaceObjectIndexId,
+									addr->objectId,
+									Anum_pg_publication_namespace_pnnspid);
 	relid = ag_object_relation(addr);
 	return OidIsValid(relid) ? get_rel_namespace(relid) : InvalidOid;
 }
@@ -834,6 +843,29 @@ ag_check_created(const char *command, List *created)
 	}
 }
 
+/*
+ * Internal triggers a statement created: a foreign key referencing one of
+ * the guard's tables puts two on it (named by OID: name the table).
+ */
+static void
+ag_check_internal_triggers(const char *command, List *triggers)
+{
+	ListCell   *lc;
+
+	CommandCounterIncrement();
+	foreach(lc, triggers)
+	{
+		ObjectAddress *addr = lfirst(lc);
+		ObjectAddress table;
+
+		if (!ag_object_exists(addr) || !ag_object_is_guard(addr))
+			continue;
+		ObjectAddressSet(table, RelationRelationId, ag_object_relation(addr));
+		ag_tamper(command, ag_object_description(&table),
+				  "A foreign key that references a table of agent_guard puts triggers on that table, and the guard's tables cannot be changed by an agent session.");
+	}
+}
+
 /* Decide what a frame collected, once. */
 static void
 ag_decide_pending(AgFrame *frame)
@@ -967,6 +999,8 @@ ag_frame_finish(AgFrame *frame)
 {
 	if (frame->created != NIL)
 		ag_check_created(frame->command, frame->created);
+	if (frame->internal_triggers != NIL)
+		ag_check_internal_triggers(frame->command, frame->internal_triggers);
 	if (frame->rewrites != NIL)
 		ag_check_rewrites(frame->command, frame->rewrites);
 	ag_decide_pending(frame);
@@ -1117,7 +1151,13 @@ ag_object_access_guarded(ObjectAccessType access, Oid classId, Oid objectId,
 				return;
 			break;
 		case OAT_POST_CREATE:
-			if (((ObjectAccessPostCreate *) arg)->is_internal)
+			/*
+			 * Internal creations are PostgreSQL's own, except triggers: a
+			 * foreign key referencing a guard table puts internal triggers
+			 * on it.
+			 */
+			if (((ObjectAccessPostCreate *) arg)->is_internal &&
+				classId != TriggerRelationId)
 				return;
 			break;
 		case OAT_POST_ALTER:
@@ -1150,7 +1190,10 @@ ag_object_access_guarded(ObjectAccessType access, Oid classId, Oid objectId,
 				ObjectAddress *copy = palloc(sizeof(ObjectAddress));
 
 				*copy = addr;
-				ag_frame->created = lappend(ag_frame->created, copy);
+				if (((ObjectAccessPostCreate *) arg)->is_internal)
+					ag_frame->internal_triggers = lappend(ag_frame->internal_triggers, copy);
+				else
+					ag_frame->created = lappend(ag_frame->created, copy);
 				MemoryContextSwitchTo(old);
 			}
 			break;
@@ -1188,6 +1231,25 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 }
 
 /* ---------- checks on the parse tree, before the statement runs ---------- */
+
+/* Refuse a statement naming a relation in the guard's schema. */
+static void
+ag_refuse_guard_relation(const char *command, RangeVar *rv, const char *reason)
+{
+	Oid			nsp;
+	Oid			relid;
+
+	if (rv == NULL)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	nsp = get_rel_namespace(relid);
+	if (nsp == ag_schema_named_guard() && nsp == ag_guard_schema())
+		ag_tamper(command,
+				  psprintf("on %s", quote_qualified_identifier(AG_NAME, get_rel_name(relid))),
+				  reason);
+}
 
 /*
  * DROP DATABASE, TABLESPACE and SUBSCRIPTION cannot be rolled back: decide
@@ -1439,6 +1501,97 @@ ag_check_utility(Node *parsetree, const char *command)
 						ag_tamper(command, get_rel_name(relid),
 								  "The tables of agent_guard cannot be locked by an agent session.");
 				}
+				break;
+			}
+		case T_CommentStmt:
+			{
+				CommentStmt *stmt = (CommentStmt *) parsetree;
+				Relation	rel;
+				ObjectAddress addr;
+
+				/* the lock COMMENT takes itself; a missing object is its error */
+				addr = get_object_address(stmt->objtype, stmt->object, &rel,
+										  ShareUpdateExclusiveLock, true);
+				if (rel != NULL)
+					relation_close(rel, NoLock);
+				if (OidIsValid(addr.objectId) && ag_object_is_guard(&addr))
+					ag_tamper(command, ag_object_description(&addr),
+							  "The extension agent_guard, its schema and the objects in it cannot be changed by an agent session.");
+				break;
+			}
+		case T_CreateStatsStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((CreateStatsStmt *) parsetree)->relations)
+					if (IsA(lfirst(lc), RangeVar))
+						ag_refuse_guard_relation(command, lfirst(lc),
+												 "The tables of agent_guard cannot be changed by an agent session.");
+				break;
+			}
+		case T_CreatePublicationStmt:
+			{
+				/*
+				 * CREATE PUBLICATION adds its tables and schemas without the
+				 * object access hook (ALTER PUBLICATION ... ADD calls it).
+				 */
+				ListCell   *lc;
+
+				foreach(lc, ((CreatePublicationStmt *) parsetree)->pubobjects)
+				{
+					PublicationObjSpec *obj = lfirst(lc);
+					Oid			nsp = InvalidOid;
+
+					if (obj->pubobjtype == PUBLICATIONOBJ_TABLE && obj->pubtable != NULL)
+						ag_refuse_guard_relation(command, obj->pubtable->relation,
+												 "The tables of agent_guard cannot be published by an agent session.");
+					else if (obj->pubobjtype == PUBLICATIONOBJ_TABLES_IN_SCHEMA && obj->name != NULL)
+						nsp = get_namespace_oid(obj->name, true);
+					else if (obj->pubobjtype == PUBLICATIONOBJ_TABLES_IN_CUR_SCHEMA)
+					{
+						List	   *path = fetch_search_path(false);
+
+						nsp = path != NIL ? linitial_oid(path) : InvalidOid;
+					}
+					if (OidIsValid(nsp) && nsp == ag_guard_schema())
+						ag_tamper(command, "schema " AG_NAME,
+								  "The tables of agent_guard cannot be published by an agent session.");
+				}
+				break;
+			}
+		case T_ReindexStmt:
+			{
+				ReindexStmt *stmt = (ReindexStmt *) parsetree;
+
+				if (stmt->relation != NULL)
+					ag_refuse_guard_relation(command, stmt->relation,
+											 "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
+				else if (stmt->kind == REINDEX_OBJECT_SCHEMA && stmt->name != NULL &&
+						 strcmp(stmt->name, AG_NAME) == 0 && OidIsValid(ag_guard_schema()))
+					ag_tamper(command, "schema " AG_NAME,
+							  "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
+				break;
+			}
+		case T_ClusterStmt:
+			if (((ClusterStmt *) parsetree)->relation != NULL)
+				ag_refuse_guard_relation(command, ((ClusterStmt *) parsetree)->relation,
+										 "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
+			break;
+		case T_VacuumStmt:
+			{
+				VacuumStmt *stmt = (VacuumStmt *) parsetree;
+				ListCell   *lc;
+				bool		full = false;
+
+				/* plain VACUUM and ANALYZE take no lock that stops the guard */
+				foreach(lc, stmt->options)
+					if (strcmp(((DefElem *) lfirst(lc))->defname, "full") == 0)
+						full = defGetBoolean(lfirst(lc));
+				if (!full)
+					break;
+				foreach(lc, stmt->rels)
+					ag_refuse_guard_relation(command, ((VacuumRelation *) lfirst(lc))->relation,
+											 "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
 				break;
 			}
 		case T_IndexStmt:
