@@ -42,4 +42,17 @@
 #define AG_EXECUTORRUN_CALL(fn) (fn)(queryDesc, direction, count, execute_once)
 #endif
 
+/*
+ * CLUSTER: 19 parses it, and its successor REPACK, into RepackStmt, whose
+ * relation is a VacuumRelation.
+ */
+#if PG_VERSION_NUM >= 190000
+#define T_AgClusterStmt T_RepackStmt
+#define AG_CLUSTER_RELATION(stmt) \
+	(((RepackStmt *) (stmt))->relation ? ((RepackStmt *) (stmt))->relation->relation : NULL)
+#else
+#define T_AgClusterStmt T_ClusterStmt
+#define AG_CLUSTER_RELATION(stmt) (((ClusterStmt *) (stmt))->relation)
+#endif
+
 #endif							/* AGENT_GUARD_COMPAT_H */

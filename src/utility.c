@@ -74,6 +74,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -1572,10 +1573,9 @@ ag_check_utility(Node *parsetree, const char *command)
 							  "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
 				break;
 			}
-		case T_ClusterStmt:
-			if (((ClusterStmt *) parsetree)->relation != NULL)
-				ag_refuse_guard_relation(command, ((ClusterStmt *) parsetree)->relation,
-										 "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
+		case T_AgClusterStmt:
+			ag_refuse_guard_relation(command, AG_CLUSTER_RELATION(parsetree),
+									 "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
 			break;
 		case T_VacuumStmt:
 			{
