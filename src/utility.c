@@ -150,6 +150,7 @@ typedef struct AgRewrite
 {
 	Oid			relid;
 	Oid			relfilenode;
+	int64		est_rows;		/* before the statement: a rewrite loses the statistics */
 } AgRewrite;
 
 static AgFrame *ag_frame = NULL;
@@ -957,6 +958,7 @@ ag_watch_rewrites(AgFrame *frame, AlterTableStmt *stmt)
 
 			r->relid = RelationGetRelid(rel);
 			r->relfilenode = rel->rd_rel->relfilenode;
+			r->est_rows = ag_relation_row_estimate(r->relid);
 			frame->rewrites = lappend(frame->rewrites, r);
 			MemoryContextSwitchTo(old);
 		}
@@ -986,7 +988,8 @@ ag_check_rewrites(const char *command, List *rewrites)
 		{
 			ObjectAddressSet(addr, RelationRelationId, r->relid);
 			d = ag_dropped_new(&addr);
-			ag_dropped_set_rows(d);
+			d->has_rows = r->est_rows >= 0;
+			d->est_rows = r->est_rows;
 			rewritten = lappend(rewritten, d);
 		}
 		ReleaseSysCache(tup);

@@ -51,13 +51,14 @@ SELECT agent_guard.tag_role('cursor_bot', max_rows => 100);
 SELECT role, action, max_rows FROM agent_guard.agents;
 SQL
 
-say "The agent, in a hurry, tries to wipe the table: each attempt is parked for a human"
+say "The agent, in a hurry, tries to wipe a table (or a column): each attempt is parked for a human"
 as cursor_bot <<'SQL'
 SELECT agent_session, action FROM agent_guard.status();
 DROP TABLE bookings CASCADE;
 TRUNCATE bookings;
 DELETE FROM bookings;
 DELETE FROM bookings WHERE 1 = 1;
+ALTER TABLE session_log ALTER COLUMN note TYPE text USING NULL;
 SQL
 
 say "Bounded work goes through: the agent may change the rows it names"
