@@ -184,15 +184,7 @@ SELECT role, action FROM agent_guard.agents WHERE role::text LIKE 'tp_%' ORDER B
 -- one of the guard's tables (ALTER TABLE, TRUNCATE, CREATE TRIGGER ...)
 -- are written by the writer once the refused statement has rolled back:
 -- wait until it has no job running.
-DO $$
-BEGIN
-  FOR i IN 1..200 LOOP
-    PERFORM pg_stat_clear_snapshot();
-    EXIT WHEN NOT EXISTS (SELECT FROM pg_stat_activity
-                          WHERE backend_type = 'agent_guard writer' AND state = 'active');
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-END $$;
+CALL ag_wait_writer();
 SELECT role_name, decision, command, objects
 FROM agent_guard.events WHERE id > :first_event AND class = 'guard' ORDER BY id;
 SELECT class, count(*) FROM agent_guard.events WHERE id > :first_event GROUP BY class ORDER BY class;

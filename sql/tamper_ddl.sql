@@ -73,15 +73,7 @@ SELECT pubname FROM pg_publication ORDER BY 1;
 
 -- audited (the writer writes attempts that held a guard table's lock once
 -- they have rolled back: wait for it)
-DO $$
-BEGIN
-  FOR i IN 1..200 LOOP
-    PERFORM pg_stat_clear_snapshot();
-    EXIT WHEN NOT EXISTS (SELECT FROM pg_stat_activity
-                          WHERE backend_type = 'agent_guard writer' AND state = 'active');
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-END $$;
+CALL ag_wait_writer();
 SELECT class, decision, command, objects
 FROM agent_guard.events WHERE id > :last_id ORDER BY id;
 

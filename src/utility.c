@@ -1493,18 +1493,11 @@ ag_check_utility(Node *parsetree, const char *command)
 			}
 		case T_LockStmt:
 			{
-				Oid			nsp = ag_guard_schema();
 				ListCell   *lc;
 
 				foreach(lc, ((LockStmt *) parsetree)->relations)
-				{
-					Oid			relid = RangeVarGetRelid(lfirst(lc), NoLock, true);
-
-					if (OidIsValid(nsp) && OidIsValid(relid) &&
-						get_rel_namespace(relid) == nsp)
-						ag_tamper(command, get_rel_name(relid),
-								  "The tables of agent_guard cannot be locked by an agent session.");
-				}
+					ag_refuse_guard_relation(command, lfirst(lc),
+											 "The tables of agent_guard cannot be locked by an agent session.");
 				break;
 			}
 		case T_CommentStmt:
@@ -1606,18 +1599,10 @@ ag_check_utility(Node *parsetree, const char *command)
 				 * guard's table, maintained on every insert.  Decide first.
 				 */
 				IndexStmt  *stmt = (IndexStmt *) parsetree;
-				Oid			nsp;
-				Oid			relid;
 
-				if (!stmt->concurrent)
-					break;
-				nsp = ag_guard_schema();
-				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-				if (OidIsValid(nsp) && OidIsValid(relid) &&
-					get_rel_namespace(relid) == nsp)
-					ag_tamper(command,
-							  psprintf("on %s", quote_qualified_identifier(AG_NAME, get_rel_name(relid))),
-							  "Objects cannot be created in schema agent_guard by an agent session.");
+				if (stmt->concurrent)
+					ag_refuse_guard_relation(command, stmt->relation,
+											 "Objects cannot be created in schema agent_guard by an agent session.");
 				break;
 			}
 		case T_DropdbStmt:
