@@ -928,7 +928,9 @@ ag_watch_rewrites(AgFrame *frame, AlterTableStmt *stmt)
 	List	   *roots;
 	List	   *rels = NIL;
 
-	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_TYPE)
+	/* ALTER FOREIGN TABLE recurses to a foreign table's local children */
+	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_TYPE &&
+		stmt->objtype != OBJECT_FOREIGN_TABLE)
 		return;
 	foreach(lc, stmt->cmds)
 		alters_type |= ((AlterTableCmd *) lfirst(lc))->subtype == AT_AlterColumnType;
@@ -940,8 +942,12 @@ ag_watch_rewrites(AgFrame *frame, AlterTableStmt *stmt)
 	/* ALTER TYPE ... ALTER ATTRIBUTE ... CASCADE rewrites the typed tables */
 	roots = stmt->objtype == OBJECT_TYPE ?
 		ag_typed_tables(get_rel_type_id(relid)) : list_make1_oid(relid);
+	/*
+	 * ALTER TYPE's RangeVar has inh = false, but PostgreSQL recurses from
+	 * each typed table to its partitions and children all the same.
+	 */
 	foreach(lc, roots)
-		rels = list_concat(rels, stmt->relation->inh ?
+		rels = list_concat(rels, (stmt->relation->inh || stmt->objtype == OBJECT_TYPE) ?
 						   find_all_inheritors(lfirst_oid(lc), NoLock, NULL) :
 						   list_make1_oid(lfirst_oid(lc)));
 	foreach(lc, rels)
@@ -1236,7 +1242,36 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 /* ---------- checks on the parse tree, before the statement runs ---------- */
 
-/* Refuse a statement naming a relation in the guard's schema. */
+/*
+ * The table a TOAST table (or the index of one) belongs to; relid itself
+ * for any other relation.  No index on reltoastrelid: a scan, for an
+ * agent's rare REINDEX/VACUUM FULL naming a relation in pg_toast.
+ */
+static Oid
+ag_toast_owner(Oid relid)
+{
+	Relation	pg_class_rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			result = relid;
+
+	if (get_rel_namespace(relid) != PG_TOAST_NAMESPACE)
+		return relid;
+	if (get_rel_relkind(relid) == RELKIND_INDEX)
+		relid = IndexGetRelation(relid, true);
+	pg_class_rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_reltoastrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(pg_class_rel, InvalidOid, false, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		result = ((Form_pg_class) GETSTRUCT(tup))->oid;
+	systable_endscan(scan);
+	table_close(pg_class_rel, AccessShareLock);
+	return result;
+}
+
+/* Refuse a statement naming a relation in the guard's schema (or its TOAST). */
 static void
 ag_refuse_guard_relation(const char *command, RangeVar *rv, const char *reason)
 {
@@ -1248,6 +1283,7 @@ ag_refuse_guard_relation(const char *command, RangeVar *rv, const char *reason)
 	relid = RangeVarGetRelid(rv, NoLock, true);
 	if (!OidIsValid(relid))
 		return;
+	relid = ag_toast_owner(relid);
 	nsp = get_rel_namespace(relid);
 	if (nsp == ag_schema_named_guard() && nsp == ag_guard_schema())
 		ag_tamper(command,
@@ -1500,6 +1536,43 @@ ag_check_utility(Node *parsetree, const char *command)
 											 "The tables of agent_guard cannot be locked by an agent session.");
 				break;
 			}
+		case T_CreateStmt:
+		case T_CreateForeignTableStmt:
+			{
+				/*
+				 * A child of a guard table adds its rows to every query of
+				 * the parent: forged events, forged approvals.
+				 */
+				ListCell   *lc;
+
+				foreach(lc, ((CreateStmt *) parsetree)->inhRelations)
+					ag_refuse_guard_relation(command, lfirst(lc),
+											 "A table inheriting from a table of agent_guard would add rows to it, and the guard's tables cannot be changed by an agent session.");
+				break;
+			}
+		case T_AlterTableStmt:
+			{
+				/*
+				 * Any ALTER of a guard relation, refused before it runs: some
+				 * subcommands change it without the object access hook
+				 * (REPLICA IDENTITY, CLUSTER ON, ENABLE/FORCE ROW LEVEL
+				 * SECURITY).  And INHERIT of a guard table.
+				 */
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+				ListCell   *lc;
+
+				ag_refuse_guard_relation(command, stmt->relation,
+										 "The extension agent_guard, its schema and the objects in it cannot be changed by an agent session.");
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableCmd *cmd = lfirst(lc);
+
+					if (cmd->subtype == AT_AddInherit)
+						ag_refuse_guard_relation(command, (RangeVar *) cmd->def,
+												 "A table inheriting from a table of agent_guard would add rows to it, and the guard's tables cannot be changed by an agent session.");
+				}
+				break;
+			}
 		case T_CommentStmt:
 			{
 				CommentStmt *stmt = (CommentStmt *) parsetree;
@@ -1534,6 +1607,10 @@ ag_check_utility(Node *parsetree, const char *command)
 				 */
 				ListCell   *lc;
 
+				if (((CreatePublicationStmt *) parsetree)->for_all_tables &&
+					OidIsValid(ag_guard_schema()))
+					ag_tamper(command, "schema " AG_NAME,
+							  "A publication FOR ALL TABLES includes the tables of agent_guard, which cannot be published by an agent session.");
 				foreach(lc, ((CreatePublicationStmt *) parsetree)->pubobjects)
 				{
 					PublicationObjSpec *obj = lfirst(lc);
@@ -1563,8 +1640,10 @@ ag_check_utility(Node *parsetree, const char *command)
 				if (stmt->relation != NULL)
 					ag_refuse_guard_relation(command, stmt->relation,
 											 "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
-				else if (stmt->kind == REINDEX_OBJECT_SCHEMA && stmt->name != NULL &&
-						 strcmp(stmt->name, AG_NAME) == 0 && OidIsValid(ag_guard_schema()))
+				else if (((stmt->kind == REINDEX_OBJECT_SCHEMA && stmt->name != NULL &&
+						   strcmp(stmt->name, AG_NAME) == 0) ||
+						  stmt->kind == REINDEX_OBJECT_DATABASE) &&
+						 OidIsValid(ag_guard_schema()))
 					ag_tamper(command, "schema " AG_NAME,
 							  "The tables of agent_guard cannot be locked or rebuilt by an agent session.");
 				break;
