@@ -1291,6 +1291,17 @@ ag_refuse_guard_relation(const char *command, RangeVar *rv, const char *reason)
 				  reason);
 }
 
+/* The same for each RangeVar of a list. */
+static void
+ag_refuse_guard_relations(const char *command, List *rangevars, const char *reason)
+{
+	ListCell   *lc;
+
+	foreach(lc, rangevars)
+		if (IsA(lfirst(lc), RangeVar))
+			ag_refuse_guard_relation(command, lfirst(lc), reason);
+}
+
 /*
  * DROP DATABASE, TABLESPACE and SUBSCRIPTION cannot be rolled back: decide
  * before they run, on the object they name (when it exists: IF EXISTS on a
@@ -1528,28 +1539,15 @@ ag_check_utility(Node *parsetree, const char *command)
 				break;
 			}
 		case T_LockStmt:
-			{
-				ListCell   *lc;
-
-				foreach(lc, ((LockStmt *) parsetree)->relations)
-					ag_refuse_guard_relation(command, lfirst(lc),
-											 "The tables of agent_guard cannot be locked by an agent session.");
-				break;
-			}
+			ag_refuse_guard_relations(command, ((LockStmt *) parsetree)->relations,
+									  "The tables of agent_guard cannot be locked by an agent session.");
+			break;
 		case T_CreateStmt:
 		case T_CreateForeignTableStmt:
-			{
-				/*
-				 * A child of a guard table adds its rows to every query of
-				 * the parent: forged events, forged approvals.
-				 */
-				ListCell   *lc;
-
-				foreach(lc, ((CreateStmt *) parsetree)->inhRelations)
-					ag_refuse_guard_relation(command, lfirst(lc),
-											 "A table inheriting from a table of agent_guard would add rows to it, and the guard's tables cannot be changed by an agent session.");
-				break;
-			}
+			/* a child adds its rows to the parent's: forged events, approvals */
+			ag_refuse_guard_relations(command, ((CreateStmt *) parsetree)->inhRelations,
+									  "A table inheriting from a table of agent_guard would add rows to it, and the guard's tables cannot be changed by an agent session.");
+			break;
 		case T_AlterTableStmt:
 			{
 				/*
@@ -1590,15 +1588,9 @@ ag_check_utility(Node *parsetree, const char *command)
 				break;
 			}
 		case T_CreateStatsStmt:
-			{
-				ListCell   *lc;
-
-				foreach(lc, ((CreateStatsStmt *) parsetree)->relations)
-					if (IsA(lfirst(lc), RangeVar))
-						ag_refuse_guard_relation(command, lfirst(lc),
-												 "The tables of agent_guard cannot be changed by an agent session.");
-				break;
-			}
+			ag_refuse_guard_relations(command, ((CreateStatsStmt *) parsetree)->relations,
+									  "The tables of agent_guard cannot be changed by an agent session.");
+			break;
 		case T_CreatePublicationStmt:
 			{
 				/*
