@@ -5,7 +5,7 @@
 MODULE_big = agent_guard
 OBJS = src/init.o src/shmem.o src/tags.o src/decide.o src/worker.o src/utility.o src/dml.o src/rowlimit.o
 EXTENSION = agent_guard
-DATA = sql/agent_guard--1.0.sql sql/agent_guard--1.0--1.1.sql
+DATA = sql/agent_guard--1.0.sql sql/agent_guard--1.0--1.1.sql sql/agent_guard--1.1--1.2.sql
 PGFILEDESC = "agent_guard - guard against destructive statements from AI agents"
 
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check

@@ -1,4 +1,4 @@
--- upgrade: 1.0 installs and updates to 1.1 in place (in a scratch
+-- upgrade: 1.0 installs and updates to the current version in place (in a scratch
 -- database: the other suites use the extension in "regression").
 CREATE DATABASE ag_upgrade;
 \c ag_upgrade
@@ -17,7 +17,7 @@ WHERE table_schema = 'agent_guard' AND table_name = 'agents' ORDER BY ordinal_po
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_run
 FROM pg_proc p WHERE p.pronamespace = 'agent_guard'::regnamespace
   AND p.proname IN ('tag_role', '_park') ORDER BY p.oid::regprocedure::text;
--- a fresh install (1.0 then 1.0--1.1) has the same objects as the update
+-- a fresh install (1.0 then each upgrade script) has the same objects as the update
 CREATE DATABASE ag_upgrade_fresh;
 \c ag_upgrade_fresh
 CREATE EXTENSION agent_guard;

@@ -56,7 +56,7 @@
 #pragma GCC visibility push(hidden)
 
 #define AG_NAME				"agent_guard"
-#define AG_VERSION			"1.1"
+#define AG_VERSION			"1.2"
 
 /*
  * SQLSTATEs, documented in README.md.  All in class 42 (syntax error or

@@ -37,7 +37,7 @@ $node->restart;
 $node->safe_psql('postgres', 'CREATE EXTENSION agent_guard');
 is($node->safe_psql('postgres',
 		'SELECT active, version FROM agent_guard.status()'),
-	't|1.1', 'with the preload the extension installs and is active');
+	't|1.2', 'with the preload the extension installs and is active');
 
 $node->stop;
 done_testing();
