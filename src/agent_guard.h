@@ -19,6 +19,9 @@
  *				  statement, and the statement nesting level it needs
  *	  decide.c	  the one decision point: allow, log, reject, park, and the
  *				  one-shot permits of approved requests
+ *	  permit.c	  what a permit is bound to besides the text: parameter
+ *				  values, the settings that change how text is read, every
+ *				  relation a plan reaches and their definitions
  *	  worker.c	  durable writes (audit rows, parked requests) made by a
  *				  background worker in its own transaction, so they survive
  *				  the agent's abort
@@ -171,12 +174,16 @@ typedef struct AgShared
 	pg_atomic_uint64 counters[AG_NUM_CLASSES][AG_NUM_COUNTERS];
 } AgShared;
 
-/* Where the text of the statement being decided is (see decide.c). */
+/*
+ * Where the text of the statement being decided is, and the values bound to
+ * its parameters (NULL: none) (see decide.c).
+ */
 typedef struct AgQueryRef
 {
 	const char *source;
 	int			location;
 	int			len;
+	struct ParamListInfoData *params;
 } AgQueryRef;
 
 /* settings (init.c) */
@@ -286,8 +293,14 @@ extern void ag_tamper(const char *command, const char *target,
 					  const char *reason);
 extern char *ag_current_query_text(void);
 extern void ag_set_current_query(const char *source, int location, int len);
+extern void ag_set_current_params(struct ParamListInfoData *params);
 extern void ag_get_current_query(AgQueryRef *ref);
 extern void ag_restore_current_query(const AgQueryRef *ref);
+
+/* permit.c */
+extern char *ag_permit_params(struct ParamListInfoData *params);
+extern char *ag_permit_settings(void);
+extern char *ag_plan_reach_key(struct PlannedStmt *pstmt);
 
 /* worker.c */
 extern bool ag_run_job(AgJobKind kind, const char **args, int nargs,

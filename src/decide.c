@@ -10,9 +10,10 @@
  *	  reject - server-log line, audit row, then an ERROR (SQLSTATE 42AG1)
  *			   that aborts the agent's transaction;
  *	  park	 - if a human approved exactly this statement (same role,
- *			   class, statement text, search_path and object OIDs), the
- *			   permit is taken in the agent's transaction (the request turns
- *			   'used'; a rollback gives it back) and the statement runs once.
+ *			   class, statement text, search_path, object OIDs, parameter
+ *			   values and reading settings: permit.c), the permit is taken
+ *			   in the agent's transaction (the request turns 'used'; a
+ *			   rollback gives it back) and the statement runs once.
  *			   Otherwise a background worker records the request, or counts
  *			   a repeat of the same pending one, and commits; then an ERROR
  *			   (SQLSTATE 42AGP) names the request id.  If the request cannot
@@ -32,11 +33,12 @@
  * abort.  Permits are taken with SPI in the agent's own transaction, as the
  * bootstrap superuser, with the guard switched off for that query only.
  *
- * State: the text of the statement being decided.  Hooks register it with
- * ag_set_current_query() (and restore the previous one when they return,
- * so nesting - a DROP inside a DO block - reports the inner statement).
- * It points into memory owned by the caller; nothing here survives a
- * statement.
+ * State: the text of the statement being decided, and the values bound to
+ * its parameters.  Hooks register them with ag_set_current_query() and
+ * ag_set_current_params() (and restore the previous ones when they
+ * return, so nesting - a DROP inside a DO block - reports the inner
+ * statement).  They point into memory owned by the caller; nothing here
+ * survives a statement.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,6 +61,7 @@
 static const char *ag_query_source = NULL;
 static int	ag_query_location = -1;
 static int	ag_query_len = 0;
+static ParamListInfo ag_query_params = NULL;
 
 static const char *const ag_class_names[] = {
 	[AG_CLASS_DROP] = "drop",
@@ -76,8 +79,10 @@ ag_class_name(AgClass cls)
 
 /*
  * Register the statement being decided: source string, location and length
- * as in PlannedStmt (location -1: whole string; length 0: to the end).
- * Returns nothing; callers save and restore with ag_save/ag_restore below.
+ * as in PlannedStmt (location -1: whole string; length 0: to the end).  It
+ * has no parameters until ag_set_current_params() says otherwise.
+ * Returns nothing; callers save and restore with ag_get_current_query and
+ * ag_restore_current_query below.
  */
 void
 ag_set_current_query(const char *source, int location, int len)
@@ -85,6 +90,14 @@ ag_set_current_query(const char *source, int location, int len)
 	ag_query_source = source;
 	ag_query_location = location;
 	ag_query_len = len;
+	ag_query_params = NULL;
+}
+
+/* The values bound to the parameters of the statement registered last. */
+void
+ag_set_current_params(ParamListInfo params)
+{
+	ag_query_params = params;
 }
 
 void
@@ -93,12 +106,14 @@ ag_get_current_query(AgQueryRef *ref)
 	ref->source = ag_query_source;
 	ref->location = ag_query_location;
 	ref->len = ag_query_len;
+	ref->params = ag_query_params;
 }
 
 void
 ag_restore_current_query(const AgQueryRef *ref)
 {
 	ag_set_current_query(ref->source, ref->location, ref->len);
+	ag_query_params = ref->params;
 }
 
 /* One statement out of a source string, trimmed; NULL when empty. */
@@ -284,15 +299,18 @@ ag_internal_query(const char *sql, int nargs, Oid *argtypes, Datum *values)
 }
 
 /*
- * Has a human approved exactly this statement?  Then take the permit: the
- * request turns 'used' in this transaction (a rollback gives it back).
- * Returns the request id, or 0.
+ * Has a human approved exactly this statement, with the same parameter
+ * values ("params", NULL: none) under the same settings?  Then take the
+ * permit: the request turns 'used' in this transaction (a rollback gives
+ * it back).  Returns the request id, or 0.
  */
 static int64
-ag_take_permit(const AgStatement *st, const char *query)
+ag_take_permit(const AgStatement *st, const char *query, const char *params,
+			   const char *settings)
 {
-	Oid			argtypes[5] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[5];
+	Oid			argtypes[7] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID};
+	Datum		values[7];
 
 	if (RecoveryInProgress() || !OidIsValid(ag_guard_schema()))
 		return 0;
@@ -301,8 +319,11 @@ ag_take_permit(const AgStatement *st, const char *query)
 	values[2] = CStringGetTextDatum(query);
 	values[3] = CStringGetTextDatum(namespace_search_path);
 	values[4] = CStringGetTextDatum(st->object_key ? st->object_key : "");
-	return ag_internal_query("SELECT agent_guard._use_permit($1, $2, $3, $4, $5)",
-							 5, argtypes, values);
+	/* NULL params: the empty string never comes out of ag_permit_params */
+	values[5] = CStringGetTextDatum(params ? params : "");
+	values[6] = CStringGetTextDatum(settings);
+	return ag_internal_query("SELECT agent_guard._use_permit($1, $2, $3, $4, $5, nullif($6, ''), $7)",
+							 7, argtypes, values);
 }
 
 /* Refuse the statement; "why" adds a sentence to DETAIL when it says more. */
@@ -335,9 +356,9 @@ ag_reject(const AgStatement *st, const char *what, const char *detail,
  */
 static void
 ag_park(const AgStatement *st, const char *what, const char *detail,
-		const char *text)
+		const char *text, const char *params, const char *settings)
 {
-	const char *args[13];
+	const char *args[15];
 	AgJobResult res;
 	char	   *failure;
 
@@ -362,6 +383,8 @@ ag_park(const AgStatement *st, const char *what, const char *detail,
 	args[11] = psprintf("%d seconds", ag_request_ttl);
 	args[12] = st->estimated_rows >= 0 ?
 		psprintf(INT64_FORMAT, st->estimated_rows) : NULL;
+	args[13] = params;
+	args[14] = settings;
 	if (args[4] == NULL)
 		args[4] = "";
 
@@ -386,7 +409,7 @@ ag_park(const AgStatement *st, const char *what, const char *detail,
 					   res.attempts > 1 ?
 					   psprintf(" The same statement is already waiting: this is attempt %d.", res.attempts) :
 					   " The request is recorded and waits for a human decision."),
-			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same search_path, and it will run once.%s%s",
+			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same parameter values, search_path and settings, and it will run once.%s%s",
 					 res.id, st->limit_hint ? " " : "",
 					 st->limit_hint ? st->limit_hint : "")));
 }
@@ -439,7 +462,9 @@ ag_decide(const AgStatement *st)
 
 	if (action == AG_ACTION_PARK)
 	{
-		int64		request_id = ag_take_permit(st, text);
+		char	   *params = ag_permit_params(ag_query_params);
+		char	   *settings = ag_permit_settings();
+		int64		request_id = ag_take_permit(st, text, params, settings);
 
 		if (request_id > 0)
 		{
@@ -450,7 +475,7 @@ ag_decide(const AgStatement *st)
 					 errdetail("The approval is used up: running the statement again needs a new one.")));
 			return true;
 		}
-		ag_park(st, what, detail, text);
+		ag_park(st, what, detail, text, params, settings);
 	}
 
 	ag_audit(st->cls, "rejected", st->command, st->objects, query, 0,

@@ -409,9 +409,10 @@ ag_merge_has_by_source_action(ModifyTable *mt, const AgTargets *targets)
 }
 
 /*
- * The statement being decided is the executor's: register its text for the
- * decision's messages and audit row only now, on the way to a decision, and
- * put back the one before (a hook further out may have registered one).
+ * The statement being decided is the executor's: register its text and its
+ * parameter values for the decision's messages, audit row and permit only
+ * now, on the way to a decision, and put back the ones before (a hook
+ * further out may have registered one).
  */
 static bool
 ag_decide_executor(const AgStatement *st, QueryDesc *queryDesc)
@@ -423,6 +424,7 @@ ag_decide_executor(const AgStatement *st, QueryDesc *queryDesc)
 	ag_set_current_query(queryDesc->sourceText,
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len);
+	ag_set_current_params(queryDesc->params);
 	PG_TRY();
 	{
 		permit = ag_decide(st);
@@ -583,7 +585,8 @@ ag_check_modify(ModifyTable *mt, QueryDesc *queryDesc, int64 limit)
 		mt->operation == CMD_INSERT ? "INSERT ... ON CONFLICT DO UPDATE" :
 		deletes ? "DELETE" : "UPDATE";
 	st.objects = list_make1(ag_object_description(&addr));
-	st.object_key = psprintf("%u:%u:0", RelationRelationId, rte->relid);
+	/* a permit stands for every relation the plan reaches, as defined now */
+	st.object_key = ag_plan_reach_key(pstmt);
 	st.estimated_rows = (int64) Min(plan_rows, (double) PG_INT64_MAX);
 	if (unbounded)
 	{

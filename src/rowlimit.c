@@ -190,11 +190,13 @@ ag_last_of_portal(PlannedStmt *pstmt)
 }
 
 static void
-ag_set_top_query(const char *source, int location, int len)
+ag_set_top_query(const char *source, int location, int len,
+				 ParamListInfo params)
 {
 	ag_top_query.source = source;
 	ag_top_query.location = location;
 	ag_top_query.len = len;
+	ag_top_query.params = params;
 	ag_top_query_set = true;
 }
 
@@ -285,7 +287,8 @@ ag_limit_passed(AgCounted *c)
 	st.command = c->command;
 	st.target = psprintf("on %s", getObjectIdentity(&addr, false));
 	st.objects = list_make1(ag_object_description(&addr));
-	st.object_key = psprintf("%u:%u:0", RelationRelationId, c->relid);
+	/* what the executor whose node passed the limit reaches, as defined now */
+	st.object_key = ag_plan_reach_key(c->estate->es_plannedstmt);
 	st.estimated_rows = ag_rows_total;
 	st.stopped_after = ag_rows_total;
 	st.row_limit = limit;
@@ -297,8 +300,7 @@ ag_limit_passed(AgCounted *c)
 
 	ag_get_current_query(&saved);
 	if (ag_top_query_set)
-		ag_set_current_query(ag_top_query.source, ag_top_query.location,
-							 ag_top_query.len);
+		ag_restore_current_query(&ag_top_query);
 	else if (c->estate->es_sourceText != NULL)
 	{
 		/*
@@ -306,6 +308,7 @@ ag_limit_passed(AgCounted *c)
 		 * trigger at COMMIT): the statement whose row passed the limit.
 		 */
 		ag_set_current_query(c->estate->es_sourceText, -1, 0);
+		ag_set_current_params(c->estate->es_param_list_info);
 	}
 	PG_TRY();
 	{
@@ -510,7 +513,7 @@ ag_rowlimit_start(QueryDesc *queryDesc, int eflags, void (*start) (QueryDesc *, 
 		ag_top_estate = NULL;	/* set once the executor exists */
 		ag_set_top_query(queryDesc->sourceText,
 						 queryDesc->plannedstmt->stmt_location,
-						 queryDesc->plannedstmt->stmt_len);
+						 queryDesc->plannedstmt->stmt_len, queryDesc->params);
 	}
 	ag_nesting++;
 	start(queryDesc, eflags);
@@ -672,7 +675,8 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (is_top)
 	{
 		ag_top_estate = NULL;
-		ag_set_top_query(queryString, pstmt->stmt_location, pstmt->stmt_len);
+		ag_set_top_query(queryString, pstmt->stmt_location, pstmt->stmt_len,
+						 params);
 	}
 	saved_nesting = ag_nesting;
 	saved_approved = ag_approved_depth;

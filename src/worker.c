@@ -78,7 +78,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#define AG_JOB_MAX_ARGS 13
+#define AG_JOB_MAX_ARGS 15
 
 typedef struct AgJobShared
 {
@@ -110,7 +110,8 @@ static const char *const ag_job_sql[] = {
 	[AG_JOB_PARK] =
 	"SELECT request_id, outcome, attempts FROM agent_guard._park("
 	" $1, $2::oid, $3, $4, pg_catalog.string_to_array($5, pg_catalog.chr(31)),"
-	" $6, $7, $8, $9::inet, $10, $11::integer, $12::interval, $13::bigint)",
+	" $6, $7, $8, $9::inet, $10, $11::integer, $12::interval, $13::bigint,"
+	" $14, $15)",
 };
 
 /* How a requester waits: its latch, and a look at the writer's slot. */
