@@ -164,7 +164,8 @@ SELECT req, status, query FROM pm_requests WHERE query LIKE 'DELETE FROM pm_scra
 
 -- 5. Settings that change how identical text is read (issue 21).
 -- standard_conforming_strings: with it on (the default) the literal is
--- 'a\' and the rest of the line is "AND a > 88" and a comment: 12 rows.  With it off, \' escapes the quote and the condition becomes
+-- 'a\' and the rest of the line is "AND a > 88" and a comment: 12 rows.
+-- With it off, \' escapes the quote and the condition becomes
 -- "... OR a > 0": every row.
 SET ROLE pm_bot;
 DELETE FROM pm_t WHERE note <> 'a\' AND a > 88 --' OR a > 0
