@@ -331,7 +331,9 @@ ag_plan_reach_key(struct PlannedStmt *pstmt)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 
-		if (rte->rtekind == RTE_RELATION)
+		/* from 16 on, a view's entry becomes a subquery that keeps its OID */
+		if (rte->rtekind == RTE_RELATION ||
+			(rte->rtekind == RTE_SUBQUERY && OidIsValid(rte->relid)))
 			relids = list_append_unique_oid(relids, rte->relid);
 	}
 	list_sort(relids, ag_compare_oids);
