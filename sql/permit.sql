@@ -162,6 +162,22 @@ RESET ROLE;
 SELECT count(*) AS orders_kept FROM pm_orders;
 SELECT req, status, query FROM pm_requests WHERE query LIKE 'DELETE FROM pm_scratch%';
 
+-- a function the statement calls, replaced after the approval
+SET ROLE pm_bot;
+CREATE FUNCTION pm_cut() RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN 85; END $$;
+DELETE FROM pm_t WHERE a > pm_cut();
+RESET ROLE;
+SELECT pm_approve_last();
+SET ROLE pm_bot;
+CREATE OR REPLACE FUNCTION pm_cut() RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN 0; END $$;
+DELETE FROM pm_t WHERE a > pm_cut();     -- parked again
+SELECT count(*) FROM pm_t;
+CREATE OR REPLACE FUNCTION pm_cut() RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN 85; END $$;
+DELETE FROM pm_t WHERE a > pm_cut();     -- as approved: runs
+SELECT count(*) FROM pm_t;
+RESET ROLE;
+INSERT INTO pm_t SELECT g, 'n' || g, date '2026-01-01' + g FROM generate_series(86, 100) g;
+
 -- 5. Settings that change how identical text is read (issue 21).
 -- standard_conforming_strings: with it on (the default) the literal is
 -- 'a\' and the rest of the line is "AND a > 88" and a comment: 12 rows.

@@ -19,9 +19,11 @@
  *		children and partitions it expands to, the tables behind its
  *		views, those its subqueries read), and a SHA-256 of their
  *		definitions: rules (a view's query is its _RETURN rule), triggers
- *		with their functions, row level security and its policies.  A
- *		child attached, a view or trigger function replaced, a policy
- *		dropped after the approval makes another key.
+ *		with their functions, row level security and its policies, and
+ *		the user-defined functions the plan calls.  A child attached, a
+ *		view, function or trigger function replaced, a policy dropped
+ *		after the approval makes another key.  Not bound: what those
+ *		functions call in turn, and the data the statement reads.
  *
  * Why not a hash of the parse tree.  At ExecutorStart, where data changes
  * are decided, the Query is gone (a cached plan keeps only the plan), and
@@ -40,7 +42,10 @@
  */
 #include "agent_guard.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/transam.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "common/cryptohash.h"
@@ -51,6 +56,7 @@
 #include "nodes/plannodes.h"
 #include "rewrite/prs2lock.h"
 #include "rewrite/rowsecurity.h"
+#include "utils/fmgroids.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
@@ -309,9 +315,57 @@ ag_describe_relation(StringInfo buf, Oid relid)
 }
 
 /*
+ * The functions the plan calls itself (and through its views, and those the
+ * planner inlined), by their catalog rows: a function replaced after the
+ * approval makes another statement.  The plan lists them, when they are
+ * not built in, as invalidation items: the hash of each one's OID.  The
+ * user-defined functions are read in OID order and those whose hash is
+ * listed are described (another function with the same 32-bit hash only
+ * makes the key stricter).
+ */
+static void
+ag_describe_plan_functions(StringInfo buf, struct PlannedStmt *pstmt)
+{
+	List	   *hashes = NIL;
+	ListCell   *lc;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	foreach(lc, pstmt->invalItems)
+	{
+		PlanInvalItem *item = lfirst(lc);
+
+		if (item->cacheId == PROCOID)
+			hashes = list_append_unique_int(hashes, (int) item->hashValue);
+	}
+	if (hashes == NIL)
+		return;
+	rel = table_open(ProcedureRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_proc_oid, BTGreaterEqualStrategyNumber, F_OIDGE,
+				ObjectIdGetDatum(FirstUnpinnedObjectId));
+	scan = systable_beginscan(rel, ProcedureOidIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Oid			funcid = ((Form_pg_proc) GETSTRUCT(tup))->oid;
+
+		if (!list_member_int(hashes,
+							 (int) GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(funcid))))
+			continue;
+		appendStringInfo(buf, "\ncalls %u[", funcid);
+		appendBinaryStringInfo(buf, (char *) tup->t_data + tup->t_data->t_hoff,
+							   tup->t_len - tup->t_data->t_hoff);
+		appendStringInfoChar(buf, ']');
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/*
  * The object key of a data change: "classid:relid:0" for every relation
  * the plan reaches (sorted), then "#" and the SHA-256 of their
- * definitions.  The plan's range table lists every relation the statement
+ * definitions and of the functions the plan calls.  The plan's range table lists every relation the statement
  * reads or changes after the rewriter and the planner: the partitions and
  * inheritance children it expanded to (not those pruned while planning,
  * which it cannot reach), views and the relations behind them, those of
@@ -346,6 +400,7 @@ ag_plan_reach_key(struct PlannedStmt *pstmt)
 						 RelationRelationId, lfirst_oid(lc));
 		ag_describe_relation(&defs, lfirst_oid(lc));
 	}
+	ag_describe_plan_functions(&defs, pstmt);
 
 	ctx = pg_cryptohash_create(PG_SHA256);
 	if (pg_cryptohash_init(ctx) < 0 ||
