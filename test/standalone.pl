@@ -268,7 +268,7 @@ Read @S@work@S@shared@S@notes.txt first. # BAD
 A [broken link](doc/nothing.@MD@) inside. # BAD
 EOF
 	'doc/design.md' => <<'EOF',
-Back to [the README](@UP@README.md#top), and README.md, and design.md.
+Back to [the README](@UP@README.md#top), and README.md, and design.@MD@.
 Cited as @DOC@ section 3 before. # BAD
 [ref]: @UP@@UP@outside.@MD@ # BAD
 EOF
@@ -294,7 +294,7 @@ EOF
 sub self_test
 {
 	my $top = tempdir('agent_guard_standalone.XXXXXX', TMPDIR => 1, CLEANUP => 1);
-	my %spell = ('@UP@' => '../', '@S@' => '/', '@MD@' => 'md', '@DOC@' => 'DES' . 'IGN.md');
+	my %spell = ('@UP@' => '../', '@S@' => '/', '@MD@' => 'md', '@DOC@' => 'DESIGN' . '.md');
 	my (@expected, @files);
 	for my $f (sort keys %FIXTURE)
 	{
