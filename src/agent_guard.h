@@ -148,7 +148,7 @@ typedef struct AgJobResult
  * the protocol).  All fields of a slot are protected by the mutex.
  */
 #define AG_WRITER_SLOTS		8
-#define AG_WRITER_QUEUE		32
+#define AG_WRITER_QUEUE		64
 
 typedef struct AgWriterSlot
 {
