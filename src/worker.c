@@ -120,6 +120,8 @@ static const char *const ag_job_sql[] = {
 
 /* How a requester waits: its latch, and a look at the writer's slot. */
 #define AG_POLL_MS	100
+/* How long a role past its write rate waits for room before failing. */
+#define AG_RATE_WAIT_MS		5000
 /* How long a requester waits for room in a full queue, in 1 ms steps. */
 #define AG_QUEUE_WAIT_MS	2000
 /* A slot claimed this long ago whose writer never connected is dead. */
@@ -299,6 +301,47 @@ ag_run_one_shot(dsm_segment *seg, AgJobShared *sh, char **failure)
 }
 
 /*
+ * Fairness between agents: one agent role may ask the writer of a database
+ * for agent_guard.role_write_rate durable writes a second (parks, audit
+ * rows, across all its sessions).  A role past its rate waits - its
+ * statement is held, it uses no CPU and no writer time - until the next
+ * second has room, so a runaway agent slows itself down instead of every
+ * other agent; after AG_RATE_WAIT_MS without room the write fails (a park
+ * is rejected instead, an audit row is left to the server log line).
+ * Human sessions and the guard's own workers are never limited.
+ */
+static bool
+ag_rate_wait(char **failure)
+{
+	TimestampTz start;
+	Oid			role;
+
+	if (ag_role_write_rate <= 0 || ag_shared == NULL ||
+		ag_session_action() == AG_ACTION_NONE)
+		return true;
+	role = ag_agent_role();
+	start = GetCurrentTimestamp();
+	for (;;)
+	{
+		int64		wait = ag_rate_take(MyDatabaseId, role, ag_role_write_rate);
+
+		if (wait == 0)
+			return true;
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), AG_RATE_WAIT_MS))
+		{
+			*failure = psprintf("role \"%s\" asked for more than %d durable writes a second for %d seconds (agent_guard.role_write_rate)",
+								ag_agent_role_name(), ag_role_write_rate,
+								AG_RATE_WAIT_MS / 1000);
+			return false;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) (wait / 1000) + 1, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Run a job in a background worker and wait for it.  Returns true when the
  * worker committed; otherwise false with *failure saying why.
  *
@@ -320,6 +363,8 @@ ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
 	bool		ok;
 
 	Assert(nargs <= AG_JOB_MAX_ARGS);
+	if (!ag_rate_wait(failure))
+		return false;
 	for (int i = 0; i < nargs; i++)
 		size += (args[i] ? strlen(args[i]) : 0) + 1;
 
