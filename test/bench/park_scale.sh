@@ -49,6 +49,9 @@ ALTER TABLE scale_t OWNER TO scale_owner;
 ALTER TABLE scale_anchor OWNER TO scale_owner;
 SELECT agent_guard.tag_role('scale_park', 'park');
 SELECT agent_guard.tag_role('scale_flood', 'park');
+-- the writer's capacity is measured without the per-role rate; the flood
+-- role keeps the default rate, which is what makes the flood fair
+ALTER ROLE scale_park SET agent_guard.role_write_rate = 0;
 SQL
 
 cat > "$work/park.sql" <<'EOF'
