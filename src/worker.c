@@ -499,6 +499,12 @@ ag_worker_connect(Oid dbid)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/*
+ * The statement of each kind of job, planned once per writer and kept
+ * (the plan cache replans it after a change of the guard's objects).
+ */
+static SPIPlanPtr ag_job_plans[lengthof(ag_job_sql)];
+
 /* Run one job's statement; its result goes into the segment. */
 static void
 ag_job_run_sql(AgJobShared *sh)
@@ -516,8 +522,18 @@ ag_job_run_sql(AgJobShared *sh)
 	}
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	ret = SPI_execute_with_args(ag_job_sql[sh->kind], sh->nargs, argtypes,
-								values, nulls, false, 0);
+	if (ag_job_plans[sh->kind] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(ag_job_sql[sh->kind], sh->nargs, argtypes);
+
+		if (plan == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("agent_guard writer: SPI error %d", SPI_result)));
+		SPI_keepplan(plan);
+		ag_job_plans[sh->kind] = plan;
+	}
+	ret = SPI_execute_plan(ag_job_plans[sh->kind], values, nulls, false, 0);
 	if (ret < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),

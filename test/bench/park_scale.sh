@@ -87,6 +87,15 @@ sample_writers() {
     psql -X -A -t -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'agent_guard writer'" || break
   done > "$work/writers" 2>/dev/null
 }
+# a human deciding as the agents park, as in a real deployment: rejects
+# what is pending every 100 ms (and keeps the pending list short)
+approver() {
+  while sleep 0.1; do
+    psql -X -q -A -t -c "SELECT count(agent_guard.reject(id, 'bench')) FROM agent_guard.pending WHERE role_name = 'scale_park'" || break
+  done > "$work/approver" 2>&1
+}
+# (it stops by itself once the server is gone, should this script fail)
+approver & approver_pid=$!
 for c in 1 8 32; do
   [ "$c" = 32 ] && { sample_writers & sampler=$!; }
   read -r "tps[$c]" "p50[$c]" "p95[$c]" < <(run scale_park "$c" "$work/park.sql" "park$c")
@@ -100,6 +109,7 @@ flood=$!
 sleep 1
 read -r ftps f50 f95 < <(run scale_park 1 "$work/park.sql" fair)
 wait "$flood" || { cat "$work/flood.err" >&2; exit 1; }
+kill "$approver_pid" 2>/dev/null || true
 flood_tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$work/flood.out")
 printf '%-28s %10s %10s %10s\n' "park, 1 agent, during flood" "$ftps" "$f50" "$f95"
 printf '%-28s %10.0f\n' "flood (8 sessions), per_s" "$flood_tps"
