@@ -84,7 +84,7 @@ typedef enum AgAction
 	AG_ACTION_REJECT			/* refuse */
 } AgAction;
 
-/* Guarded statement classes of DESIGN.md section 3. */
+/* Guarded statement classes of doc/design.md section 3. */
 typedef enum AgClass
 {
 	AG_CLASS_DROP,
