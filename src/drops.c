@@ -246,6 +246,16 @@ ag_relation_dropped(List *dropped, Oid relid)
 void
 ag_decide_drop(const char *command, List *dropped)
 {
+	ag_decide_drop_with(command, dropped,
+						"Agents may not drop persistent objects: the statement would remove committed data or schema.",
+						"Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role(). Objects that are temporary or were created in the same transaction can be dropped.");
+}
+
+/* The same, saying why and what to do in other words. */
+void
+ag_decide_drop_with(const char *command, List *dropped, const char *reason,
+					const char *hint)
+{
 	AgStatement st = {0};
 	ListCell   *lc;
 	const char *last = NULL;
@@ -280,8 +290,8 @@ ag_decide_drop(const char *command, List *dropped)
 	st.objects_label = ag_objects_label("remove", "object", dropped,
 										list_length(st.objects),
 										&st.estimated_rows);
-	st.reason = "Agents may not drop persistent objects: the statement would remove committed data or schema.";
-	st.hint = "Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role(). Objects that are temporary or were created in the same transaction can be dropped.";
+	st.reason = reason;
+	st.hint = hint;
 	ag_decide(&st);
 }
 void
