@@ -30,6 +30,7 @@ DO $$BEGIN EXECUTE 'ALTER DATABASE ag_dba_app CONNECTION LIMIT 0'; END$$;
 -- allowed: lifting limits, a database that does not exist (its own error)
 ALTER DATABASE ag_dba_app CONNECTION LIMIT -1;
 ALTER DATABASE ag_dba_app ALLOW_CONNECTIONS true;
+ALTER DATABASE ag_dba_app OWNER TO ag_bot;
 ALTER DATABASE ag_dba_missing RENAME TO ag_dba_x;
 RESET ROLE;
 SELECT datname, datconnlimit, datallowconn, datistemplate FROM pg_database

@@ -20,6 +20,7 @@ CREATE TABLE rs_eu (id int);
 CREATE TABLE rs_us (id int);
 CREATE TYPE rs_pair AS (lo int, hi int);
 RESET ROLE;
+ANALYZE rs_ledger;
 
 SET ROLE ag_bot;
 -- a column swap (one full message)

@@ -43,8 +43,8 @@ ROLLBACK TO a;
 COMMIT;
 \set VERBOSITY default
 -- allowed: a partitioned parent holds no rows (and PostgreSQL does not
--- change it), an already unlogged table, SET LOGGED, a new table, a
--- temporary table
+-- change it), an already unlogged table, SET LOGGED, a new table (a
+-- temporary table has no logged status to change)
 ALTER TABLE ul_p SET UNLOGGED;
 ALTER TABLE ul_u SET UNLOGGED;
 ALTER TABLE ul_u SET LOGGED;
@@ -53,9 +53,6 @@ CREATE TABLE ul_new (id int);
 INSERT INTO ul_new VALUES (1);
 ALTER TABLE ul_new SET UNLOGGED;
 COMMIT;
-CREATE TEMP TABLE ul_tmp (id int);
-ALTER TABLE ul_tmp SET LOGGED;
-ALTER TABLE ul_tmp SET UNLOGGED;
 RESET ROLE;
 SELECT relname, relpersistence FROM pg_class
   WHERE relname IN ('ul_t', 'ul_t_id_seq', 'ul_p', 'ul_p1', 'ul_s', 'ul_u', 'ul_new')
@@ -66,6 +63,7 @@ SET ROLE ag_bot_log;
 CREATE TABLE ul_log (id int);
 INSERT INTO ul_log VALUES (1), (2);
 RESET ROLE;
+ANALYZE ul_log;
 SET ROLE ag_bot_log;
 ALTER TABLE ul_log SET UNLOGGED;
 RESET ROLE;
@@ -79,6 +77,7 @@ SET ROLE ul_parker;
 CREATE TABLE ul_pk (id int);
 INSERT INTO ul_pk VALUES (1);
 RESET ROLE;
+ANALYZE ul_pk;
 SET ROLE ul_parker;
 \set VERBOSITY sqlstate
 ALTER TABLE ul_pk SET UNLOGGED;

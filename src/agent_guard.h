@@ -18,6 +18,9 @@
  *	  rewrite.c   column type changes that rewrite a committed table
  *	  tamper.c	  class guard: tampering with the guard, its settings, its
  *				  tags and the roles it watches
+ *	  alters.c	  statements that lose or hide data without DROP,
+ *				  TRUNCATE or a rewrite: SET UNLOGGED, REFRESH ... WITH NO
+ *				  DATA, renames that swap, ALTER DATABASE
  *	  temp_objects.c  persistent objects depending on temporary ones,
  *				  which the cleanup of a temporary schema drops (class drop)
  *	  objects.c   what an object is: the guard's, exempt, its relation and
@@ -340,6 +343,9 @@ extern bool ag_predecide_drop(Node *parsetree, const char *command);
 /* rewrite.c */
 extern void ag_watch_rewrites(AgFrame *frame, struct AlterTableStmt *stmt);
 extern void ag_check_rewrites(const char *command, List *rewrites);
+
+/* alters.c */
+extern void ag_check_alter(Node *parsetree, const char *command);
 
 /* temp_objects.c */
 extern void ag_note_changed(const ObjectAddress *addr);

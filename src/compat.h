@@ -55,4 +55,14 @@
 #define AG_CLUSTER_RELATION(stmt) (((ClusterStmt *) (stmt))->relation)
 #endif
 
+/*
+ * The lookup callback of REFRESH MATERIALIZED VIEW (and VACUUM, CLUSTER):
+ * 17 added the MAINTAIN privilege and renamed it.
+ */
+#if PG_VERSION_NUM >= 170000
+#define AG_RANGEVAR_CALLBACK_MAINTAINS RangeVarCallbackMaintainsTable
+#else
+#define AG_RANGEVAR_CALLBACK_MAINTAINS RangeVarCallbackOwnsTable
+#endif
+
 #endif							/* AGENT_GUARD_COMPAT_H */

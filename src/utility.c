@@ -308,6 +308,7 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_TRY();
 	{
 		ag_check_tamper(parsetree, frame.command);
+		ag_check_alter(parsetree, frame.command);
 		frame.decided = ag_predecide_drop(parsetree, frame.command);
 		if (IsA(parsetree, AlterTableStmt))
 			ag_watch_rewrites(&frame, (AlterTableStmt *) parsetree);
