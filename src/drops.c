@@ -131,7 +131,11 @@ ag_dropped_new(const ObjectAddress *addr)
 	 * already: DROP EXTENSION hstore CASCADE drops the type hstore before
 	 * hstore_out(hstore), whose name cannot be formatted any more.  So the
 	 * name is computed in a subtransaction, and an object whose name fails
-	 * is listed by its OID (only agent sessions' drops come here).
+	 * is listed by its OID (only agent sessions' drops come here).  Only
+	 * that failure, a lookup that finds nothing (XX000 "cache lookup
+	 * failed", or an undefined object), is caught: a query cancel, a
+	 * statement timeout, running out of memory and every other error go on
+	 * to abort the statement.
 	 */
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -145,9 +149,18 @@ ag_dropped_new(const ObjectAddress *addr)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_INTERNAL_ERROR &&
+			edata->sqlerrcode != ERRCODE_UNDEFINED_OBJECT)
+			ReThrowError(edata);
+		FreeErrorData(edata);
 		d->identity = psprintf("%u", addr->objectId);
 		d->description = psprintf("%s %u", d->type, addr->objectId);
 	}
