@@ -103,6 +103,34 @@ ag_temp_object_description(const ObjectAddress *addr)
 	return psprintf("%.*spg_temp.%s", (int) (at - desc), desc, at + strlen(prefix));
 }
 
+/*
+ * Does an object a statement created or changed still exist, and is it
+ * not temporary?  From the syscache where it can tell (the agent's own
+ * temporary tables and types are the common case), the long way otherwise.
+ */
+static bool
+ag_changed_is_persistent(const ObjectAddress *addr)
+{
+	bool		known;
+	Oid			nsp;
+
+	if (addr->classId == RelationRelationId)
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(addr->objectId));
+		bool		persistent;
+
+		if (!HeapTupleIsValid(tup))
+			return false;		/* gone again (a transient table) */
+		persistent = ((Form_pg_class) GETSTRUCT(tup))->relpersistence != RELPERSISTENCE_TEMP;
+		ReleaseSysCache(tup);
+		return persistent;
+	}
+	nsp = ag_new_object_schema(addr, &known);
+	if (known && OidIsValid(nsp))
+		return !isAnyTempNamespace(nsp);
+	return ag_object_exists(addr) && !ag_object_is_temporary(addr);
+}
+
 /* Remember an object an agent's statement created or changed. */
 void
 ag_note_changed(const ObjectAddress *addr)
@@ -179,7 +207,7 @@ ag_check_temp_dependencies(const char *command, List *changed)
 		if (list_member(seen, makeString(key)))
 			continue;
 		seen = lappend(seen, makeString(key));
-		if (!ag_object_exists(addr) || ag_object_is_temporary(addr) ||
+		if (!ag_changed_is_persistent(addr) ||
 			!ag_depends_on_temporary(addr, &temp))
 			continue;
 		ObjectAddressSet(temp, temp.classId, temp.objectId);
