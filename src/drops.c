@@ -18,8 +18,9 @@
  * list: reject or park raises an ERROR and the transaction's abort undoes
  * the drop; log, or a permit a human approved for exactly this statement
  * and these objects, lets it stand.  Deletions PostgreSQL does internally
- * (PERFORM_DELETION_INTERNAL: table rewrites, REINDEX CONCURRENTLY, temp
- * cleanup) are not guarded.  An OAT_DROP outside any utility statement
+ * (PERFORM_DELETION_INTERNAL: table rewrites, REINDEX CONCURRENTLY) are
+ * not guarded, except the cleanup of a temporary schema, whose persistent
+ * victims temp_objects.c hands here.  An OAT_DROP outside any utility statement
  * (lo_unlink() in a SELECT, or directly inside DO or CALL) is decided on
  * the spot, in the (sub)transaction that made it.
  *

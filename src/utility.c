@@ -10,14 +10,19 @@
  * agent session), all chained.
  *
  * Dispatch.  Before an agent's utility statement runs: tamper checks on
- * its parse tree (tamper.c), the drops that cannot be rolled back
- * (drops.c), the tables a column type change may rewrite (rewrite.c).
- * While it runs, the object access hook hands every object dropped or
- * truncated to drops.c, collects created objects and changes of the
- * guard's objects for tamper.c, and tags roles the agent creates (tags.c).
- * When it returns: created objects (tamper.c), rewrites (rewrite.c), then
- * the collected drops and truncates (drops.c), each decided as one
- * statement, still inside the agent's transaction.
+ * its parse tree (tamper.c), statements that lose or hide data without a
+ * drop (alters.c: SET UNLOGGED, REFRESH ... WITH NO DATA, renames that
+ * swap, ALTER DATABASE), the drops that cannot be rolled back (drops.c),
+ * the tables a column type change may rewrite (rewrite.c).  While it runs,
+ * the object access hook hands every object dropped or truncated to
+ * drops.c (those the cleanup of a temporary schema drops, internal work
+ * otherwise never guarded, through temp_objects.c), collects created and
+ * changed objects for tamper.c and temp_objects.c, and tags roles the
+ * agent creates (tags.c).  When it returns: created objects (tamper.c),
+ * rewrites (rewrite.c), persistent objects made to depend on temporary
+ * ones (temp_objects.c), then the collected drops and truncates
+ * (drops.c), each decided as one statement, still inside the agent's
+ * transaction.
  *
  * State: a stack of AgFrame, one per utility statement of an agent session
  * being run, living on the C stack of ag_ProcessUtility; its lists are
