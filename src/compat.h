@@ -65,4 +65,17 @@
 #define AG_RANGEVAR_CALLBACK_MAINTAINS RangeVarCallbackOwnsTable
 #endif
 
+/*
+ * An intended fall-through between switch cases: 19 builds with
+ * -Wimplicit-fallthrough=5, which only an attribute satisfies, and
+ * defines pg_fallthrough for it; earlier majors do not have the macro.
+ */
+#ifndef pg_fallthrough
+#if defined(__GNUC__) && __GNUC__ >= 7
+#define pg_fallthrough __attribute__((fallthrough))
+#else
+#define pg_fallthrough ((void) 0)
+#endif
+#endif
+
 #endif							/* AGENT_GUARD_COMPAT_H */
