@@ -54,6 +54,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 /* Is the object temporary: in a temporary schema, or part of a temporary relation? */
@@ -116,13 +117,14 @@ ag_changed_is_persistent(const ObjectAddress *addr)
 
 	if (addr->classId == RelationRelationId)
 	{
-		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(addr->objectId));
+		/* the relcache has every relation this transaction created */
+		Relation	rel = RelationIdGetRelation(addr->objectId);
 		bool		persistent;
 
-		if (!HeapTupleIsValid(tup))
+		if (rel == NULL)
 			return false;		/* gone again (a transient table) */
-		persistent = ((Form_pg_class) GETSTRUCT(tup))->relpersistence != RELPERSISTENCE_TEMP;
-		ReleaseSysCache(tup);
+		persistent = rel->rd_rel->relpersistence != RELPERSISTENCE_TEMP;
+		RelationClose(rel);
 		return persistent;
 	}
 	nsp = ag_new_object_schema(addr, &known);
@@ -184,12 +186,25 @@ ag_check_temp_dependencies(const char *command, List *changed)
 {
 	List	   *doomed = NIL;
 	List	   *seen = NIL;
+	List	   *rowtypes = NIL;
 	ListCell   *lc;
 	AgStatement st = {0};
 	const char *target = NULL;
 
 	/* make the statement's last catalog changes visible */
 	CommandCounterIncrement();
+	/* a relation's row type depends on the relation alone: skip it */
+	foreach(lc, changed)
+	{
+		ObjectAddress *addr = lfirst(lc);
+		Relation	rel;
+
+		if (addr->classId != RelationRelationId || addr->objectSubId != 0 ||
+			(rel = RelationIdGetRelation(addr->objectId)) == NULL)
+			continue;
+		rowtypes = lappend_oid(rowtypes, rel->rd_rel->reltype);
+		RelationClose(rel);
+	}
 	foreach(lc, changed)
 	{
 		ObjectAddress *addr = lfirst(lc);
@@ -204,7 +219,9 @@ ag_check_temp_dependencies(const char *command, List *changed)
 		key = psprintf("%u:%u", addr->classId, addr->objectId);
 
 		/* a table altered three times is looked up once */
-		if (list_member(seen, makeString(key)))
+		if (list_member(seen, makeString(key)) ||
+			(addr->classId == TypeRelationId &&
+			 list_member_oid(rowtypes, addr->objectId)))
 			continue;
 		seen = lappend(seen, makeString(key));
 		if (!ag_changed_is_persistent(addr) ||
@@ -267,7 +284,9 @@ ag_on_temp_cleanup_drop(const ObjectAddress *addr)
 		session_end.command = "session end";
 		ag_frame = &session_end;
 	}
-	ag_frame->temp_cleanup = true;
+	/* outside any statement otherwise: decided on the spot, as a drop */
+	if (ag_frame != NULL)
+		ag_frame->temp_cleanup = true;
 	ag_on_drop(addr);
 }
 
