@@ -63,6 +63,10 @@ DO $$BEGIN EXECUTE 'ALTER TABLE td_orders OF pg_temp.td_row'; END$$;
 CREATE FUNCTION td_alter() RETURNS void LANGUAGE plpgsql
   AS $$BEGIN ALTER TABLE td_orders ALTER COLUMN amount TYPE pg_temp.td_num; END$$;
 SELECT td_alter();
+-- a procedure that commits in the middle: decided before its COMMIT
+CREATE PROCEDURE td_proc() LANGUAGE plpgsql
+  AS $$BEGIN ALTER TABLE td_orders OF pg_temp.td_row; COMMIT; END$$;
+CALL td_proc();
 -- caught by an exception block: nothing changed, the audit row stays
 DO $$BEGIN
   ALTER TABLE td_orders OF pg_temp.td_row;
@@ -135,3 +139,4 @@ FROM agent_guard.events WHERE id > :last_id ORDER BY id;
 -- cleanup
 DROP TABLE td_orders, td_parted, td_log CASCADE;
 DROP FUNCTION td_alter();
+DROP PROCEDURE td_proc();

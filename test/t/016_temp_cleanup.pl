@@ -80,6 +80,10 @@ like($log,
 $node->safe_psql('postgres', q{
 	CREATE TABLE kept (id int);
 	GRANT ALL ON kept TO alice;
+	CREATE TABLE orders2 (id int);
+	CREATE ROLE su_bot SUPERUSER LOGIN;
+	SET client_min_messages = error;
+	SELECT agent_guard.tag_role('su_bot', 'reject');
 });
 my $alice = $node->background_psql('postgres', extra_params => [ '-U', 'alice' ]);
 $tempschema = $alice->query_safe(q{
@@ -87,6 +91,14 @@ $tempschema = $alice->query_safe(q{
 	SELECT pg_my_temp_schema()::regnamespace;
 });
 $tempschema =~ s/\s+//g;
+# another session's temporary schema is usable by superusers only: a
+# superuser agent may not make a table depend on a temporary domain there
+my ($ret, $stdout, $stderr) = $node->psql('postgres',
+	"ALTER TABLE orders2 ADD COLUMN c $tempschema.d",
+	extra_params => [ '-U', 'su_bot' ]);
+like($stderr,
+	qr/agent_guard: ALTER TABLE public.orders2.c is not allowed for agent role "su_bot"/,
+	"a superuser agent cannot make a table depend on another session's temporary domain");
 $node->safe_psql('postgres', "ALTER TABLE kept ADD COLUMN gone $tempschema.d");
 $alice->quit;
 $node->poll_query_until('postgres',
