@@ -3,7 +3,7 @@
 # server's own directories (they use a private copy under tmp_install/).
 
 MODULE_big = agent_guard
-OBJS = src/init.o src/shmem.o src/tags.o src/decide.o src/worker.o src/utility.o src/dml.o src/rowlimit.o
+OBJS = src/init.o src/shmem.o src/tags.o src/decide.o src/worker.o src/utility.o src/objects.o src/drops.o src/rewrite.o src/tamper.o src/dml.o src/rowlimit.o
 EXTENSION = agent_guard
 DATA = sql/agent_guard--1.0.sql sql/agent_guard--1.0--1.1.sql sql/agent_guard--1.1--1.2.sql
 PGFILEDESC = "agent_guard - guard against destructive statements from AI agents"
@@ -17,9 +17,8 @@ NO_INSTALLCHECK = 1
 include $(dir $(lastword $(MAKEFILE_LIST)))test/schedule.mk
 
 PG_CPPFLAGS = -I$(srcdir)/src
-# every source includes the shared header (PGXS tracks no header dependencies)
-$(OBJS): src/agent_guard.h src/compat.h
-PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered
+PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered \
+	-Wdeclaration-after-statement -Wimplicit-fallthrough
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -29,6 +28,9 @@ all install installcheck:
 	@echo "pg_config not found: run 'make test' or 'make demo' (they install the dependencies), or install postgresql-server-dev-15" >&2; exit 1
 else
 include $(PGXS)
+# after PGXS, so that its "all" stays the default goal: every source
+# includes the shared header (PGXS tracks no header dependencies)
+$(OBJS): src/agent_guard.h src/compat.h
 endif
 
 .PHONY: test demo bench deps

@@ -10,8 +10,16 @@
  *	  tags.c	  where tags live (security labels on roles), the per-backend
  *				  "is this session an agent?" cache and its invalidation,
  *				  tag_role()/untag_role() validation
- *	  utility.c   ProcessUtility and object_access hooks: DROP, TRUNCATE and
- *				  tamper attempts, collected per utility statement
+ *	  utility.c   ProcessUtility and object_access hooks: one frame per
+ *				  utility statement of an agent session, and the dispatch
+ *				  of what the hooks see to the files below
+ *	  drops.c	  classes drop and truncate: what a DROP or TRUNCATE removes,
+ *				  named, counted and decided as one statement
+ *	  rewrite.c   column type changes that rewrite a committed table
+ *	  tamper.c	  class guard: tampering with the guard, its settings, its
+ *				  tags and the roles it watches
+ *	  objects.c   what an object is: the guard's, exempt, its relation and
+ *				  schema, its name, the rows a table holds
  *	  dml.c		  executor hooks: unbounded DELETE/UPDATE/MERGE (no WHERE, or
  *				  a plan estimate above the row limit), writes to the
  *				  guard's own tables and to system catalogs
@@ -76,7 +84,7 @@ typedef enum AgAction
 	AG_ACTION_REJECT			/* refuse */
 } AgAction;
 
-/* Guarded statement classes of DESIGN.md section 3. */
+/* Guarded statement classes of doc/design.md section 3. */
 typedef enum AgClass
 {
 	AG_CLASS_DROP,
@@ -255,15 +263,80 @@ extern const char *ag_agent_role_name(void);
 extern Oid	ag_agent_role(void);
 extern void ag_session_changed(void);
 
+/*
+ * A frame: one utility statement of an agent session being run (utility.c),
+ * collecting what the object access hook sees until the statement returns.
+ */
+typedef struct AgFrame
+{
+	struct AgFrame *parent;
+	MemoryContext cxt;			/* the lists below live here */
+	const char *command;		/* "DROP TABLE", "DO", ... */
+	bool		decided;		/* decided before running: collect nothing */
+	bool		runs_code;		/* DO or CALL: drops seen directly are calls */
+	List	   *dropped;		/* AgDropped * */
+	List	   *truncated;		/* AgDropped * */
+	List	   *created;		/* ObjectAddress * */
+	List	   *rewrites;		/* rewrite.c's AgRewrite *: ALTER COLUMN ... TYPE */
+	List	   *internal_triggers;	/* ObjectAddress *: foreign keys' */
+} AgFrame;
+
+/* An object a statement of an agent session drops, truncates or rewrites. */
+typedef struct AgDropped
+{
+	ObjectAddress addr;
+	Oid			parent_rel;		/* relation it belongs to, if any */
+	bool		hidden;			/* implicit (row type, toast): not listed */
+	char	   *description;	/* "table public.bookings" */
+	char	   *identity;		/* "public.bookings" */
+	char	   *type;			/* "table" */
+	bool		has_rows;		/* a table, matview or column: rows are lost */
+	int64		est_rows;		/* rows lost (estimate); -1: unknown */
+} AgDropped;
+
 /* utility.c */
+extern AgFrame *ag_frame;
 extern void ag_utility_init(void);
 extern void ag_utility_install_agent_hooks(void);
-extern bool ag_object_is_exempt(const ObjectAddress *addr);
-extern bool ag_open_relation_is_exempt(struct RelationData *rel);
+extern void ag_accept_invalidations(void);
+
+/* objects.c */
+extern void ag_objects_init(void);
 extern Oid	ag_guard_schema(void);
 extern Oid	ag_schema_named_guard(void);
-extern void ag_accept_invalidations(void);
+extern Oid	ag_catalog_oid_field(Oid classId, Oid indexId, Oid objectId,
+								 AttrNumber attnum);
+extern Oid	ag_object_relation(const ObjectAddress *addr);
+extern bool ag_object_is_guard(const ObjectAddress *addr);
+extern bool ag_relation_is_exempt(Oid relid);
+extern bool ag_open_relation_is_exempt(struct RelationData *rel);
+extern bool ag_object_is_exempt(const ObjectAddress *addr);
 extern char *ag_object_description(const ObjectAddress *addr);
+extern int64 ag_relation_row_estimate(Oid relid);
+extern bool ag_object_exists(const ObjectAddress *addr);
+extern Oid	ag_new_object_schema(const ObjectAddress *addr, bool *known);
+
+/* drops.c */
+extern AgDropped *ag_dropped_new(const ObjectAddress *addr);
+extern char *ag_objects_label(const char *verb, const char *noun, List *dropped,
+							  int nlisted, int64 *est_rows);
+extern char *ag_object_key(List *dropped);
+extern const char *ag_target_text(const char *first, int n, const char *noun);
+extern void ag_decide_drop(const char *command, List *dropped);
+extern void ag_decide_truncate(const char *command, List *truncated);
+extern void ag_on_drop(const ObjectAddress *addr);
+extern void ag_on_truncate(Oid relid);
+extern bool ag_predecide_drop(Node *parsetree, const char *command);
+
+/* rewrite.c */
+extern void ag_watch_rewrites(AgFrame *frame, struct AlterTableStmt *stmt);
+extern void ag_check_rewrites(const char *command, List *rewrites);
+
+/* tamper.c */
+extern void ag_check_tamper(Node *parsetree, const char *command);
+extern void ag_check_created(const char *command, List *created);
+extern void ag_check_internal_triggers(const char *command, List *triggers);
+extern void ag_on_alter(const ObjectAddress *addr, const char *command);
 
 /* dml.c */
 extern void ag_dml_init(void);

@@ -55,4 +55,17 @@
 #define AG_CLUSTER_RELATION(stmt) (((ClusterStmt *) (stmt))->relation)
 #endif
 
+/*
+ * An intended fall-through between switch cases: 19 builds with
+ * -Wimplicit-fallthrough=5, which only an attribute satisfies, and
+ * defines pg_fallthrough for it; earlier majors do not have the macro.
+ */
+#ifndef pg_fallthrough
+#if defined(__GNUC__) && __GNUC__ >= 7
+#define pg_fallthrough __attribute__((fallthrough))
+#else
+#define pg_fallthrough ((void) 0)
+#endif
+#endif
+
 #endif							/* AGENT_GUARD_COMPAT_H */

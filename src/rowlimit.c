@@ -773,7 +773,7 @@ ag_rowlimit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				ag_nesting = ag_sub_levels[level] - 1;
 				ag_approved_depth = ag_sub_approved[level] - 1;
 			}
-			/* FALLTHROUGH */
+			pg_fallthrough;
 		case SUBXACT_EVENT_COMMIT_SUB:
 			if (level < ag_sub_size)
 				ag_sub_levels[level] = 0;

@@ -15,7 +15,7 @@ perl -MIPC::Run -e 1 2>/dev/null || missing+=("libipc-run-perl")
 command -v make >/dev/null || missing+=("make")
 command -v gcc >/dev/null || missing+=("gcc")
 # make bench (test/bench/bench.sh) also needs valgrind; pgbench, and the contrib
-# extensions the suite perf_red uses (citext, hstore, postgres_fdw), come with postgresql-15
+# extensions the suite hot_path uses (citext, hstore, postgres_fdw), come with postgresql-15
 if [ -n "${AG_DEPS_BENCH:-}" ]; then
   command -v valgrind >/dev/null || missing+=("valgrind")
 fi

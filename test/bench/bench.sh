@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: the cost of agent_guard against the same server without it
-# (DESIGN.md section 8).  Four parts:
+# (doc/design.md section 8).  Four parts:
 #
 #  1. Instructions per statement (the gate; deterministic).  A single-user
 #     backend (postgres --single) runs under valgrind --tool=callgrind a
@@ -323,7 +323,7 @@ if has_part gate; then
   ih=$(ratio "${per_stmt[human]}" "${per_stmt[off]}")
   ia=$(ratio "${per_stmt[agent]}" "${per_stmt[off]}")
   budget() { awk -v r="$1" -v m="$2" 'BEGIN {print (r <= m) ? "met" : "NOT MET"}'; }
-  echo "budget (DESIGN.md 8): instr human <= 1.001 $(budget "$ih" 1.001), agent <= 1.005 $(budget "$ia" 1.005)$( [ "$park" != nan ] && echo ", park median <= 20 ms $(budget "$park" 20)")"
+  echo "budget (doc/design.md section 8): instr human <= 1.001 $(budget "$ih" 1.001), agent <= 1.005 $(budget "$ia" 1.005)$( [ "$park" != nan ] && echo ", park median <= 20 ms $(budget "$park" 20)")"
 fi
 final="instr human $ih agent $ia  tps human $tps_h agent $tps_a  park_ms $park  permit_ms $permit"
 if [ -n "$OUT" ]; then

@@ -1,5 +1,7 @@
--- dml_gaps: cases src/dml.c decided wrongly (found by the dml suite's
--- author); each expected line is what a correct guard prints.
+-- dml_plans: how src/dml.c reads a plan to tell bounded from unbounded
+-- DELETE/UPDATE (join conditions between other tables, MERGE conditions on
+-- the source, views with INSTEAD OF triggers, new parents of committed
+-- children); each of these was once decided wrongly.
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE TABLE gap_t (id int PRIMARY KEY, v int NOT NULL);

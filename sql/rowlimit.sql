@@ -1,4 +1,4 @@
--- blast: row limits for agent DML (plan estimate before it runs, exact
+-- rowlimit: row limits for agent DML (plan estimate before it runs, exact
 -- count while it runs, cumulative over one top-level statement) and the
 -- CASCADE preview with estimated rows for agent drops and truncates.
 -- Roles: bl_bot (reject, max_rows 5), bl_park (park, 5), bl_log (log, 5),

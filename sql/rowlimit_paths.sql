@@ -1,4 +1,4 @@
--- redteam_rowlimit: row-limit paths an agent that OWNS its tables might use to
+-- rowlimit_paths: row-limit paths an agent that OWNS its tables might use to
 -- change more than max_rows rows in one top-level statement; each must be
 -- stopped (42AG1) with nothing lost, or counted as documented.
 -- Role: rt_rl_bot (reject, max_rows 5), owner of every table below.

@@ -1,7 +1,8 @@
--- drop_fixes: cases that need the fixes of h_drop's report (all_fixes.diff).
--- 1. Statements that create and drop a transient heap (table rewrites)
---    failed for agents with "cache lookup failed for cache 80".
--- 2. A composite type created in the same transaction could not be dropped.
+-- drop_implicit: drops an agent's statement makes without saying DROP.
+-- 1. Statements that create and drop a transient heap (table rewrites:
+--    VACUUM FULL, CLUSTER, REFRESH MATERIALIZED VIEW, ALTER ... TYPE) run
+--    for agents (they once failed with "cache lookup failed for cache 80").
+-- 2. A composite type created in the same transaction can be dropped.
 -- 3. lo_unlink() outside a utility statement: command "lo_unlink", the
 --    target named as a large object, and the query text recorded.
 \set SHOW_CONTEXT never
