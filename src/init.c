@@ -229,10 +229,11 @@ _PG_init(void)
 
 /*
  * Hooks that only agent sessions need - the row count's executor and
- * utility hooks, the object access hook, the transaction callback - are
- * installed in a backend the first time it finds an agent session
- * (tags.c), so that a backend that only ever serves humans never pays for
- * them.  Each of those hooks balances its own state within one call, so
+ * utility hooks, the transaction callback - are installed in a backend the
+ * first time it finds an agent session (tags.c), so that a backend that
+ * only ever serves humans never pays for them.  (The object access hook is
+ * not one of them: it is what finds an agent whose first message is a
+ * fast-path lo_unlink(); utility.c installs it at preload.)  Each of those hooks balances its own state within one call, so
  * installing them in the middle of a statement (a function that runs SET
  * ROLE) is safe.  Hooks stay installed until the backend exits.
  */

@@ -5,9 +5,10 @@
  *	  frame per utility statement, and the dispatch of what each hook sees
  *	  to the file that decides it.
  *
- * Hooks: ProcessUtility_hook (every backend) and object_access_hook plus a
- * transaction callback (installed in a backend the first time it finds an
- * agent session), all chained.
+ * Hooks: ProcessUtility_hook and object_access_hook (every backend, from
+ * its first message: a fast-path call runs neither executor nor utility
+ * statement), and a transaction callback (installed in a backend the
+ * first time it finds an agent session), all chained.
  *
  * Dispatch.  Before an agent's utility statement runs: tamper checks on
  * its parse tree (tamper.c), the drops that cannot be rolled back
@@ -311,22 +312,30 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_END_TRY();
 }
 
+/*
+ * The object access hook is installed in every backend at preload: a
+ * fast-path function call (lo_unlink() as a backend's first message) runs
+ * no executor and no utility statement, so nothing else would have found
+ * the agent session before the object is gone.  For human sessions it
+ * costs one call per function execution or schema search (filtered first)
+ * and the inline session test for the rarer accesses.
+ */
 void
 ag_utility_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ag_ProcessUtility;
+	prev_object_access = object_access_hook;
+	object_access_hook = ag_object_access;
 	ag_objects_init();
 }
 
 /*
- * The object access hook and the transaction callback serve agent sessions
- * only (frames exist only for them): installed by ag_install_agent_hooks().
+ * The transaction callback serves agent sessions only (frames exist only
+ * for them): installed by ag_install_agent_hooks().
  */
 void
 ag_utility_install_agent_hooks(void)
 {
-	prev_object_access = object_access_hook;
-	object_access_hook = ag_object_access;
 	RegisterXactCallback(ag_xact_callback, NULL);
 }
