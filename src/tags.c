@@ -474,25 +474,52 @@ ag_session_tag_sentence(void)
 }
 
 /*
- * Roles created by an agent session are agents too, with the creating
- * session's action.  Called from the object access hook just after the
- * pg_authid row is inserted.
+ * The tag a role created by this agent session gets: everything that
+ * limits the session, in the label format ag_parse_label() reads.  The
+ * action is the session's; the row limit is the session's explicit one
+ * (capped by agent_guard.max_rows when some tag of the session defers to
+ * it and it is smaller now), "max_rows=0" when every tag of the session
+ * says "no limit", and none when the session follows agent_guard.max_rows
+ * alone (so the new role follows it too).  A field added to the label
+ * must be added here.
+ */
+static char *
+ag_session_label(AgAction action)
+{
+	int64		limit = ag_cached_min_limit;
+
+	if (limit > 0)
+	{
+		if (ag_cached_uses_setting && ag_max_rows > 0 && ag_max_rows < limit)
+			limit = ag_max_rows;
+		return psprintf("%s max_rows=" INT64_FORMAT, ag_action_name(action), limit);
+	}
+	if (!ag_cached_uses_setting)
+		return psprintf("%s max_rows=0", ag_action_name(action));
+	return pstrdup(ag_action_name(action));
+}
+
+/*
+ * Roles created by an agent session are agents too, limited as the
+ * creating session is (ag_session_label).  Called from the object access
+ * hook just after the pg_authid row is inserted.
  */
 void
 ag_tag_new_role(Oid roleid)
 {
 	ObjectAddress addr;
 	AgAction	action = ag_session_action();
+	char	   *label;
 
 	if (action == AG_ACTION_NONE)
 		return;
+	label = ag_session_label(action);
 	ObjectAddressSet(addr, AuthIdRelationId, roleid);
-	SetSecurityLabel(&addr, AG_NAME, ag_action_name(action));
+	SetSecurityLabel(&addr, AG_NAME, label);
 	ag_tags_changed();
 	ereport(LOG,
-			(errmsg("agent_guard: role %u created by agent role \"%s\" was tagged with action \"%s\"",
-					roleid, GetUserNameFromId(GetOuterUserId(), false),
-					ag_action_name(action)),
+			(errmsg("agent_guard: role %u created by agent role \"%s\" was tagged \"%s\"",
+					roleid, GetUserNameFromId(GetOuterUserId(), false), label),
 			 errhidestmt(true)));
 }
 
