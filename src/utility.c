@@ -208,6 +208,15 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 /* ---------- ProcessUtility hook ---------- */
 
+/* COMMIT PREPARED or ROLLBACK PREPARED: finishes a prepared transaction */
+static inline bool
+ag_finishes_prepared(Node *parsetree)
+{
+	TransactionStmtKind kind = ((TransactionStmt *) parsetree)->kind;
+
+	return kind == TRANS_STMT_COMMIT_PREPARED || kind == TRANS_STMT_ROLLBACK_PREPARED;
+}
+
 /*
  * The database a DROP/CREATE/ALTER/RENAME DATABASE statement needs to have
  * no other connections: the dropped, altered or renamed one, or the
@@ -249,6 +258,7 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	AgFrame		frame;
 	AgQueryRef	saved_query;
+	bool		transaction_control = false;
 
 	ag_checked_perms = NIL;		/* see dml.c: COPY checks permissions too */
 
@@ -264,13 +274,15 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	/*
 	 * Transaction control may run in an aborted transaction, where no
-	 * catalog access is possible; it never destroys anything.  Human
-	 * sessions go straight through.
+	 * catalog access is possible; it never destroys anything, except COMMIT
+	 * PREPARED and ROLLBACK PREPARED (drops.c), which run in a transaction
+	 * of their own, never in a block.  Human sessions go straight through.
 	 */
-	if (!IsA(parsetree, TransactionStmt))
+	if (IsA(parsetree, TransactionStmt) && !ag_finishes_prepared(parsetree))
+		transaction_control = true;
+	else
 		ag_accept_invalidations();	/* a tag change made meanwhile */
-	if (IsA(parsetree, TransactionStmt) ||
-		ag_session_action() == AG_ACTION_NONE)
+	if (transaction_control || ag_session_action() == AG_ACTION_NONE)
 	{
 		if (prev_ProcessUtility)
 			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
