@@ -53,7 +53,7 @@ sub fastpath
 	my ($user, @calls) = @_;
 	my ($out, $err) = run_command([ $client,
 		$node->connstr('postgres') . " user=$user", @calls ]);
-	diag($err) if $err;
+
 	return $out;
 }
 
