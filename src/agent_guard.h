@@ -18,6 +18,11 @@
  *	  rewrite.c   column type changes that rewrite a committed table
  *	  tamper.c	  class guard: tampering with the guard, its settings, its
  *				  tags and the roles it watches
+ *	  alters.c	  statements that lose or hide data without DROP,
+ *				  TRUNCATE or a rewrite: SET UNLOGGED, REFRESH ... WITH NO
+ *				  DATA, renames that swap, ALTER DATABASE
+ *	  temp_objects.c  persistent objects depending on temporary ones,
+ *				  which the cleanup of a temporary schema drops (class drop)
  *	  objects.c   what an object is: the guard's, exempt, its relation and
  *				  schema, its name, the rows a table holds
  *	  dml.c		  executor hooks: unbounded DELETE/UPDATE/MERGE (no WHERE, or
@@ -148,7 +153,7 @@ typedef struct AgJobResult
  * the protocol).  All fields of a slot are protected by the mutex.
  */
 #define AG_WRITER_SLOTS		8
-#define AG_WRITER_QUEUE		32
+#define AG_WRITER_QUEUE		64
 
 typedef struct AgWriterSlot
 {
@@ -172,10 +177,27 @@ typedef enum AgCounter
 	AG_NUM_COUNTERS
 } AgCounter;
 
+/*
+ * Durable writes one agent role asked for in the current second, per
+ * database (worker.c, agent_guard.role_write_rate).  A small table: the
+ * entry of the longest-quiet role is reused, which only forgets a count
+ * that no longer matters.
+ */
+#define AG_RATE_SLOTS		64
+
+typedef struct AgRoleRate
+{
+	Oid			dbid;
+	Oid			roleid;
+	int64		second;			/* which second count is for */
+	int			count;
+} AgRoleRate;
+
 typedef struct AgShared
 {
 	slock_t		mutex;
 	AgWriterSlot writers[AG_WRITER_SLOTS];
+	AgRoleRate	rates[AG_RATE_SLOTS];
 	pg_atomic_uint64 counters[AG_NUM_CLASSES][AG_NUM_COUNTERS];
 } AgShared;
 
@@ -193,6 +215,7 @@ extern int	ag_max_pending;
 extern int	ag_request_ttl;
 extern int	ag_approval_ttl;
 extern int	ag_writer_idle_timeout;
+extern int	ag_role_write_rate;
 extern int	ag_max_rows;
 extern bool ag_session_agent;
 extern bool ag_session_latched;
@@ -203,6 +226,7 @@ extern void ag_install_agent_hooks(void);
 extern AgShared *ag_shared;
 extern void ag_shmem_init(void);
 extern void ag_count_decision(AgClass cls, AgCounter counter);
+extern int64 ag_rate_take(Oid dbid, Oid roleid, int limit);
 
 /* tags.c */
 extern void ag_tags_init(void);
@@ -279,6 +303,10 @@ typedef struct AgFrame
 	List	   *created;		/* ObjectAddress * */
 	List	   *rewrites;		/* rewrite.c's AgRewrite *: ALTER COLUMN ... TYPE */
 	List	   *internal_triggers;	/* ObjectAddress *: foreign keys' */
+	List	   *changed;		/* ObjectAddress *: created or altered, for
+								 * temp_objects.c */
+	bool		temp_cleanup;	/* a temporary schema was cleaned: its drops
+								 * are decided by temp_objects.c */
 } AgFrame;
 
 /* An object a statement of an agent session drops, truncates or rewrites. */
@@ -307,6 +335,7 @@ extern Oid	ag_schema_named_guard(void);
 extern Oid	ag_catalog_oid_field(Oid classId, Oid indexId, Oid objectId,
 								 AttrNumber attnum);
 extern Oid	ag_object_relation(const ObjectAddress *addr);
+extern Oid	ag_object_schema(const ObjectAddress *addr);
 extern bool ag_object_is_guard(const ObjectAddress *addr);
 extern bool ag_relation_is_exempt(Oid relid);
 extern bool ag_open_relation_is_exempt(struct RelationData *rel);
@@ -323,6 +352,8 @@ extern char *ag_objects_label(const char *verb, const char *noun, List *dropped,
 extern char *ag_object_key(List *dropped);
 extern const char *ag_target_text(const char *first, int n, const char *noun);
 extern void ag_decide_drop(const char *command, List *dropped);
+extern void ag_decide_drop_with(const char *command, List *dropped,
+								const char *reason, const char *hint);
 extern void ag_decide_truncate(const char *command, List *truncated);
 extern void ag_on_drop(const ObjectAddress *addr);
 extern void ag_on_truncate(Oid relid);
@@ -331,6 +362,15 @@ extern bool ag_predecide_drop(Node *parsetree, const char *command);
 /* rewrite.c */
 extern void ag_watch_rewrites(AgFrame *frame, struct AlterTableStmt *stmt);
 extern void ag_check_rewrites(const char *command, List *rewrites);
+
+/* alters.c */
+extern void ag_check_alter(Node *parsetree, const char *command);
+
+/* temp_objects.c */
+extern void ag_note_changed(const ObjectAddress *addr);
+extern void ag_check_temp_dependencies(const char *command, List *changed);
+extern void ag_on_temp_cleanup_drop(const ObjectAddress *addr);
+extern void ag_decide_temp_cleanup(const char *command, List *dropped);
 
 /* tamper.c */
 extern void ag_check_tamper(Node *parsetree, const char *command);
