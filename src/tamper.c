@@ -589,6 +589,18 @@ ag_check_tamper(Node *parsetree, const char *command)
 	ag_check_guard_objects(parsetree, command);
 }
 
+/*
+ * pg_notify() called through the fast-path interface (utility.c): it could
+ * send on the guard's channel, and its arguments cannot be seen there.
+ */
+void
+ag_on_fastpath_notify(void)
+{
+	if (ag_session_action() != AG_ACTION_NONE)
+		ag_tamper("pg_notify", NULL,
+				  "A fast-path call of pg_notify() could send on the channel agent_guard, which carries the guard's notifications of new requests to approval tools, and its arguments cannot be checked there: agent sessions cannot call it that way.");
+}
+
 /* A change of the guard's objects the object access hook saw (OAT_POST_ALTER). */
 void
 ag_on_alter(const ObjectAddress *addr, const char *command)

@@ -46,7 +46,9 @@
 #include "catalog/pg_trigger.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 
 AgFrame    *ag_frame = NULL;
@@ -223,8 +225,15 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 {
 	if (unlikely(access != OAT_FUNCTION_EXECUTE && access != OAT_NAMESPACE_SEARCH))
 		ag_object_access_guarded(access, classId, objectId, subId, arg);
-	else if (prev_object_access)
-		prev_object_access(access, classId, objectId, subId, arg);
+	else
+	{
+		/* no client query: a fast-path call, whose arguments are not seen */
+		if (unlikely(objectId == F_PG_NOTIFY) && access == OAT_FUNCTION_EXECUTE &&
+			debug_query_string == NULL)
+			ag_on_fastpath_notify();
+		if (prev_object_access)
+			prev_object_access(access, classId, objectId, subId, arg);
+	}
 }
 
 /* ---------- ProcessUtility hook ---------- */

@@ -105,6 +105,19 @@ like(fastpath('bot', 'i' . oid_of('trim_bookings()')),
 is($node->safe_psql('postgres', 'SELECT count(*) FROM bookings'), '20',
 	'every row is still there');
 
+# --- pg_notify() through the fast path: its arguments cannot be checked,
+# and it could forge the guard's notifications
+my $pg_notify = oid_of('pg_notify(text,text)');
+like(fastpath('bot', "v$pg_notify,t:agent_guard,t:{\"id\" : 1}"),
+	qr/^error 42AG2 agent_guard: pg_notify is not allowed for agent role "bot"/,
+	"an agent's fast-path pg_notify() is refused");
+is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM agent_guard.events
+		WHERE role_name = 'bot' AND class = 'guard' AND command = 'pg_notify'}),
+	'1', 'and audited');
+like(fastpath('alice', "v$pg_notify,t:agent_guard,t:hello"), qr/^ok\s*$/,
+	"a human's is not");
+
 $node->stop;
 ok(!grep(/TRAP|PANIC|terminated by signal/, slurp_file($node->logfile)),
 	'no crash or assertion failure in the server log');
