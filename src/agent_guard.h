@@ -383,6 +383,7 @@ extern void ag_decide_temp_cleanup(const char *command, List *dropped);
 extern void ag_check_tamper(Node *parsetree, const char *command);
 extern void ag_check_created(const char *command, List *created);
 extern void ag_check_internal_triggers(const char *command, List *triggers);
+extern void ag_on_fastpath_notify(void);
 extern void ag_on_alter(const ObjectAddress *addr, const char *command);
 
 /* dml.c */

@@ -35,7 +35,8 @@
  * The few drops that cannot be rolled back are decided before they run
  * (ag_predecide_drop): DROP DATABASE, DROP TABLESPACE, DROP SUBSCRIPTION
  * (it drops a remote replication slot) and DROP INDEX CONCURRENTLY (it
- * commits internally).
+ * commits internally); so are COMMIT PREPARED and ROLLBACK PREPARED of a
+ * transaction a role that is not an agent prepared (ag_predecide_prepared).
  *
  * State: none of its own.  Collected objects live in the frame's memory
  * context (utility.c), which outlives the statement; an abort discards
@@ -62,6 +63,7 @@
 #include "commands/dbcommands.h"
 #include "commands/subscriptioncmds.h"
 #include "commands/tablespace.h"
+#include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -449,6 +451,80 @@ ag_predecide_global_drop(const char *command, const char *type, Oid classId,
 }
 
 /*
+ * COMMIT PREPARED and ROLLBACK PREPARED of a transaction prepared by a role
+ * that is not an agent: work a human (or a transaction coordinator) left
+ * prepared, finished by the agent.  ROLLBACK PREPARED throws that work
+ * away (class drop); COMMIT PREPARED applies changes a human may have
+ * meant to abandon (class update).  Neither can be rolled back, so both
+ * are decided before they run; a permit is bound to the prepared
+ * transaction's xid, not only to its name.  A transaction prepared by an
+ * agent role (its statements were guarded when they ran), one not found,
+ * or one the current user may not finish (PostgreSQL refuses it: only its
+ * owner, e.g. after SET ROLE, or a superuser may) is not decided here.
+ */
+static bool
+ag_predecide_prepared(TransactionStmt *stmt, const char *command)
+{
+	Oid			argtypes[2] = {TEXTOID, OIDOID};
+	Datum		values[2];
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *xid = NULL;
+	Oid			owner = InvalidOid;
+	AgStatement st = {0};
+	char	   *what;
+
+	if (stmt->kind != TRANS_STMT_COMMIT_PREPARED &&
+		stmt->kind != TRANS_STMT_ROLLBACK_PREPARED)
+		return false;
+
+	values[0] = CStringGetTextDatum(stmt->gid);
+	values[1] = ObjectIdGetDatum(MyDatabaseId);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT transaction::pg_catalog.text, ownerid"
+							  " FROM pg_catalog.pg_prepared_xact()"
+							  " WHERE gid = $1 AND dbid = $2",
+							  2, argtypes, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+
+		xid = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1));
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_finish();
+	/* PostgreSQL's own refusal comes first: only its owner or a superuser */
+	if (xid == NULL || ag_role_is_agent(owner) ||
+		(owner != GetUserId() && !superuser()))
+		return false;
+
+	what = psprintf("prepared transaction %s of role %s",
+					quote_literal_cstr(stmt->gid),
+					quote_identifier(GetUserNameFromId(owner, false)));
+	st.objects = list_make1(what);
+	st.target = quote_literal_cstr(stmt->gid);
+	st.command = command;
+	st.object_key = psprintf("prepared:%s", xid);
+	st.estimated_rows = -1;
+	if (stmt->kind == TRANS_STMT_ROLLBACK_PREPARED)
+	{
+		st.cls = AG_CLASS_DROP;
+		st.reason = psprintf("Agents may not roll back a transaction another role prepared: its work, which the role that prepared it (\"%s\") meant to commit, would be lost.",
+							 GetUserNameFromId(owner, false));
+	}
+	else
+	{
+		st.cls = AG_CLASS_UPDATE;
+		st.reason = psprintf("Agents may not commit a transaction another role prepared: the role that prepared it (\"%s\") decides whether its changes are applied.",
+							 GetUserNameFromId(owner, false));
+	}
+	st.hint = "Ask the role that prepared the transaction, or a database administrator, to finish it. Transactions prepared by agent roles can be finished by agents.";
+	ag_decide(&st);
+	return true;
+}
+
+/*
  * Decide before they run the drops that cannot be rolled back.  Returns
  * true when the statement was decided here (its frame must then collect
  * nothing more).
@@ -458,6 +534,8 @@ ag_predecide_drop(Node *parsetree, const char *command)
 {
 	switch (nodeTag(parsetree))
 	{
+	case T_TransactionStmt:
+		return ag_predecide_prepared((TransactionStmt *) parsetree, command);
 	case T_DropdbStmt:
 		return ag_predecide_global_drop(command, "database", DatabaseRelationId,
 										get_database_oid(((DropdbStmt *) parsetree)->dbname, true),

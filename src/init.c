@@ -22,6 +22,9 @@
  * set_config() and function SET clauses from agent sessions, and utility.c
  * refuses ALTER ROLE/DATABASE ... SET and ALTER SYSTEM.
  *
+ * agent_guard.session_agent = on stored by ALTER ROLE/DATABASE ... SET wins
+ * over the client's connection options (ag_latch_stored_session_agent).
+ *
  * State: ag_session_latched is per backend and, unlike the setting's value
  * (which a ROLLBACK or RESET would restore), never goes back to false.
  *
@@ -52,6 +55,9 @@ int			ag_role_write_rate = 100;	/* durable writes a second, per role */
 bool		ag_session_agent = false;
 bool		ag_session_latched = false;
 
+/* while the backend starts: an agent_guard setting a connection option changed */
+static const char *ag_client_option = NULL;
+
 static const struct config_enum_entry ag_action_options[] = {
 	{"park", AG_ACTION_PARK, false},
 	{"reject", AG_ACTION_REJECT, false},
@@ -74,16 +80,47 @@ ag_change_by_agent(GucSource source)
 
 	/*
 	 * Connection options (PGOPTIONS, options=) are applied while the backend
-	 * starts, before ag_session_action() answers: ask the login role's tags.
+	 * starts, before ag_session_action() answers: ask the login role's tags,
+	 * and whether an earlier option turned session_agent on.
 	 */
 	if (!IsNormalProcessingMode())
 	{
 		if (ag_in_internal_work || IsBinaryUpgrade || !OidIsValid(MyDatabaseId))
 			return false;
 		/* set before the options are processed (InitializeSessionUserId) */
-		return ag_role_is_agent(GetSessionUserId());
+		if (ag_session_latched || ag_role_is_agent(GetSessionUserId()))
+			return true;
+		/* refused later if the role or database turns session_agent on */
+		if (source == PGC_S_CLIENT)
+			ag_client_option = "agent_guard settings";
+		return false;
 	}
 	return ag_session_action() != AG_ACTION_NONE;
+}
+
+/*
+ * agent_guard.session_agent = on stored for the role or the database by an
+ * administrator (ALTER ROLE/DATABASE ... SET, also IN DATABASE and ROLE
+ * ALL) marks every session of that login, and the client cannot undo it.
+ * PostgreSQL applies the client's connection options first and the stored
+ * settings after them, at a lower priority: the client's value stays, but
+ * the check hook still sees the stored one.  So the check hook latches the
+ * session there, and a connection whose options turned session_agent off,
+ * or changed another agent_guard setting, is refused (class guard,
+ * audited): the error ends the connection while it starts.
+ */
+static void
+ag_latch_stored_session_agent(void)
+{
+	if (!ag_session_latched)
+	{
+		ag_session_latched = true;
+		ag_session_changed();
+	}
+	if (ag_client_option != NULL && !ag_in_internal_work && IsTransactionState())
+		ag_tamper("connection option", ag_client_option,
+				  psprintf("Role \"%s\" or this database has agent_guard.session_agent = on set by an administrator (ALTER ROLE/DATABASE ... SET): every session of it is an agent session, and a connection option cannot change that or any other agent_guard setting.",
+						   GetUserNameFromId(GetSessionUserId(), false)));
 }
 
 static bool
@@ -114,6 +151,14 @@ ag_check_int_setting(int *newval, void **extra, GucSource source)
 static bool
 ag_check_session_agent(bool *newval, void **extra, GucSource source)
 {
+	if (!IsNormalProcessingMode() && OidIsValid(MyDatabaseId))
+	{
+		if (!*newval && source == PGC_S_CLIENT)
+			ag_client_option = "agent_guard.session_agent=off";
+		if (*newval && (source == PGC_S_GLOBAL || source == PGC_S_DATABASE ||
+						source == PGC_S_USER || source == PGC_S_DATABASE_USER))
+			ag_latch_stored_session_agent();
+	}
 	if (!*newval && ag_session_latched)
 	{
 		GUC_check_errcode(ERRCODE_AG_TAMPER);
@@ -239,10 +284,11 @@ _PG_init(void)
 
 /*
  * Hooks that only agent sessions need - the row count's executor and
- * utility hooks, the object access hook, the transaction callback - are
- * installed in a backend the first time it finds an agent session
- * (tags.c), so that a backend that only ever serves humans never pays for
- * them.  Each of those hooks balances its own state within one call, so
+ * utility hooks, the transaction callback - are installed in a backend the
+ * first time it finds an agent session (tags.c), so that a backend that
+ * only ever serves humans never pays for them.  (The object access hook is
+ * not one of them: it is what finds an agent whose first message is a
+ * fast-path lo_unlink(); utility.c installs it at preload.)  Each of those hooks balances its own state within one call, so
  * installing them in the middle of a statement (a function that runs SET
  * ROLE) is safe.  Hooks stay installed until the backend exits.
  */

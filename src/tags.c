@@ -38,8 +38,12 @@
  * of every database); it is sent at commit and processed by the other
  * backends at their next transaction start, i.e. their next statement.
  * Membership and role changes arrive as syscache invalidations of
- * pg_auth_members and pg_authid.  Each of them just clears the valid flags;
- * the next check rebuilds the cache inside that statement's transaction.
+ * pg_auth_members and pg_authid.  Each of them just clears the valid flags
+ * and bumps a counter; the next check rebuilds the cache inside that
+ * statement's transaction.  A rebuild's own catalog lookups (a syscache
+ * miss opens a catalog) may accept invalidations in the middle of it: when
+ * the counter moved, what it read may be older than the change, and it
+ * builds again.
  * The cache lives in TopMemoryContext; an abort leaves it valid or
  * invalid, never half-built (it is marked valid only after a full build).
  *
@@ -74,6 +78,14 @@ typedef struct AgTag
 static AgTag *ag_tags = NULL;
 static int	ag_ntags = 0;
 static bool ag_tags_valid = false;
+
+/*
+ * Bumped by every invalidation callback.  A rebuild does catalog lookups
+ * (pg_shseclabel, memberships) that may accept invalidations in the middle
+ * of it; a rebuild during which the counter moved may have read the old
+ * state, so it is not trusted: it runs again.
+ */
+static uint64 ag_inval_count = 0;
 
 /* The answer for the current session roles. */
 bool		ag_status_valid = false;	/* read inline by ag_session_action() */
@@ -152,6 +164,7 @@ ag_invalidate_tags(Datum arg, Oid relid)
 	{
 		ag_tags_valid = false;
 		ag_status_valid = false;
+		ag_inval_count++;
 	}
 }
 
@@ -162,6 +175,7 @@ ag_invalidate_roles(Datum arg, int cacheid, uint32 hashvalue)
 	if (cacheid == AUTHOID)
 		ag_tags_valid = false;
 	ag_status_valid = false;
+	ag_inval_count++;
 }
 
 /* Tell every backend of the cluster that the tags changed (sent at commit). */
@@ -180,6 +194,7 @@ ag_load_tags(void)
 	int			n = 0;
 	int			cap = 16;
 	AgTag	   *tags;
+	uint64		start = ag_inval_count;
 
 	tags = MemoryContextAlloc(TopMemoryContext, cap * sizeof(AgTag));
 	rel = table_open(SharedSecLabelRelationId, AccessShareLock);
@@ -227,13 +242,14 @@ ag_load_tags(void)
 		pfree(ag_tags);
 	ag_tags = tags;
 	ag_ntags = n;
-	ag_tags_valid = true;
+	/* an invalidation accepted meanwhile (opening the catalog) reads again */
+	ag_tags_valid = (ag_inval_count == start);
 }
 
 static void
 ag_ensure_tags(void)
 {
-	if (!ag_tags_valid)
+	while (!ag_tags_valid)
 		ag_load_tags();
 }
 
@@ -290,9 +306,10 @@ AgAction
 ag_session_action_rebuild(void)
 {
 	Oid			roles[3];
-	AgAction	best = AG_ACTION_NONE;
-	Oid			source = InvalidOid;
-	Oid			agent = InvalidOid;
+	AgAction	best;
+	Oid			source;
+	Oid			agent;
+	uint64		start;
 
 	if (ag_in_internal_work || IsBinaryUpgrade || !IsNormalProcessingMode() ||
 		!OidIsValid(MyDatabaseId))
@@ -314,54 +331,67 @@ ag_session_action_rebuild(void)
 	if (!IsTransactionState())
 		return ag_status_valid ? ag_cached_action : AG_ACTION_NONE;
 
-	for (int i = 0; i < 3; i++)
+	/*
+	 * The membership lookups below may accept invalidations (a syscache miss
+	 * opens a catalog): a tag or membership change committed meanwhile may
+	 * not be in what was read, so build again until none arrived.
+	 */
+	do
 	{
-		Oid			s = InvalidOid;
-		AgAction	a;
-
-		if (i > 0 && roles[i] == roles[i - 1])
-			continue;
-		a = ag_role_action(roles[i], &s);
-		if (a > best)
-		{
-			best = a;
-			source = s;
-			agent = roles[i];
-		}
-	}
-	/* the one-way session tag adds the default action; the stricter wins */
-	if (ag_session_latched && (AgAction) ag_default_action > best)
-	{
-		best = (AgAction) ag_default_action;
+		start = ag_inval_count;
+		best = AG_ACTION_NONE;
 		source = InvalidOid;
-		agent = roles[0];
-	}
-
-	/* row limits: every applicable tag counts, the strictest wins */
-	ag_cached_min_limit = 0;
-	ag_cached_limit_role = InvalidOid;
-	ag_cached_uses_setting = ag_session_latched;
-	if (best != AG_ACTION_NONE)
-	{
-		for (int t = 0; t < ag_ntags; t++)
+		agent = InvalidOid;
+		for (int i = 0; i < 3; i++)
 		{
-			bool		applies = false;
+			Oid			s = InvalidOid;
+			AgAction	a;
 
-			for (int i = 0; i < 3 && !applies; i++)
-				applies = is_member_of_role_nosuper(roles[i], ag_tags[t].roleid);
-			if (!applies)
+			if (i > 0 && roles[i] == roles[i - 1])
 				continue;
-			if (ag_tags[t].max_rows < 0)
-				ag_cached_uses_setting = true;
-			else if (ag_tags[t].max_rows > 0 &&
-					 (ag_cached_min_limit == 0 ||
-					  ag_tags[t].max_rows < ag_cached_min_limit))
+			a = ag_role_action(roles[i], &s);
+			if (a > best)
 			{
-				ag_cached_min_limit = ag_tags[t].max_rows;
-				ag_cached_limit_role = ag_tags[t].roleid;
+				best = a;
+				source = s;
+				agent = roles[i];
 			}
 		}
-	}
+		/* the one-way session tag adds the default action; the stricter wins */
+		if (ag_session_latched && (AgAction) ag_default_action > best)
+		{
+			best = (AgAction) ag_default_action;
+			source = InvalidOid;
+			agent = roles[0];
+		}
+
+		/* row limits: every applicable tag counts, the strictest wins */
+		ag_cached_min_limit = 0;
+		ag_cached_limit_role = InvalidOid;
+		ag_cached_uses_setting = ag_session_latched;
+		if (best != AG_ACTION_NONE)
+		{
+			ag_ensure_tags();
+			for (int t = 0; t < ag_ntags; t++)
+			{
+				bool		applies = false;
+
+				for (int i = 0; i < 3 && !applies; i++)
+					applies = is_member_of_role_nosuper(roles[i], ag_tags[t].roleid);
+				if (!applies)
+					continue;
+				if (ag_tags[t].max_rows < 0)
+					ag_cached_uses_setting = true;
+				else if (ag_tags[t].max_rows > 0 &&
+						 (ag_cached_min_limit == 0 ||
+						  ag_tags[t].max_rows < ag_cached_min_limit))
+				{
+					ag_cached_min_limit = ag_tags[t].max_rows;
+					ag_cached_limit_role = ag_tags[t].roleid;
+				}
+			}
+		}
+	} while (ag_inval_count != start);
 
 	memcpy(ag_cached_roles, roles, sizeof(roles));
 	ag_cached_action = best;
@@ -444,25 +474,52 @@ ag_session_tag_sentence(void)
 }
 
 /*
- * Roles created by an agent session are agents too, with the creating
- * session's action.  Called from the object access hook just after the
- * pg_authid row is inserted.
+ * The tag a role created by this agent session gets: everything that
+ * limits the session, in the label format ag_parse_label() reads.  The
+ * action is the session's; the row limit is the session's explicit one
+ * (capped by agent_guard.max_rows when some tag of the session defers to
+ * it and it is smaller now), "max_rows=0" when every tag of the session
+ * says "no limit", and none when the session follows agent_guard.max_rows
+ * alone (so the new role follows it too).  A field added to the label
+ * must be added here.
+ */
+static char *
+ag_session_label(AgAction action)
+{
+	int64		limit = ag_cached_min_limit;
+
+	if (limit > 0)
+	{
+		if (ag_cached_uses_setting && ag_max_rows > 0 && ag_max_rows < limit)
+			limit = ag_max_rows;
+		return psprintf("%s max_rows=" INT64_FORMAT, ag_action_name(action), limit);
+	}
+	if (!ag_cached_uses_setting)
+		return psprintf("%s max_rows=0", ag_action_name(action));
+	return pstrdup(ag_action_name(action));
+}
+
+/*
+ * Roles created by an agent session are agents too, limited as the
+ * creating session is (ag_session_label).  Called from the object access
+ * hook just after the pg_authid row is inserted.
  */
 void
 ag_tag_new_role(Oid roleid)
 {
 	ObjectAddress addr;
 	AgAction	action = ag_session_action();
+	char	   *label;
 
 	if (action == AG_ACTION_NONE)
 		return;
+	label = ag_session_label(action);
 	ObjectAddressSet(addr, AuthIdRelationId, roleid);
-	SetSecurityLabel(&addr, AG_NAME, ag_action_name(action));
+	SetSecurityLabel(&addr, AG_NAME, label);
 	ag_tags_changed();
 	ereport(LOG,
-			(errmsg("agent_guard: role %u created by agent role \"%s\" was tagged with action \"%s\"",
-					roleid, GetUserNameFromId(GetOuterUserId(), false),
-					ag_action_name(action)),
+			(errmsg("agent_guard: role %u created by agent role \"%s\" was tagged \"%s\"",
+					roleid, GetUserNameFromId(GetOuterUserId(), false), label),
 			 errhidestmt(true)));
 }
 

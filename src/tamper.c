@@ -8,9 +8,10 @@
  * Tamper attempts are refused before the statement runs where the parse
  * tree says enough (ag_check_tamper: ALTER SYSTEM, LOAD, agent_guard.*
  * settings, settings stored for roles or databases, role changes and
- * memberships, SECURITY LABEL, ALTER/DROP EXTENSION, GRANT on the guard's
- * objects, locks, children, ALTERs, comments, statistics, publications
- * and rebuilds of its tables), and otherwise by the object access hook
+ * memberships, SECURITY LABEL, NOTIFY on the guard's channel, ALTER/DROP
+ * EXTENSION, GRANT on the guard's objects, locks, children, ALTERs,
+ * comments, statistics, publications and rebuilds of its tables), and
+ * otherwise by the object access hook
  * (utility.c): any creation, change or drop of an object in schema
  * agent_guard, of the schema or of the extension.  DML on the guard's
  * tables is refused in dml.c.  Created objects are checked when their
@@ -389,6 +390,12 @@ ag_check_settings_and_roles(Node *parsetree, const char *command)
 				ag_tamper(command, ((RenameStmt *) parsetree)->subname,
 						  "Roles cannot be renamed by an agent session.");
 			break;
+		case T_NotifyStmt:
+			/* the channel is an identifier: NOTIFY AGENT_GUARD and "agent_guard" too */
+			if (strcmp(((NotifyStmt *) parsetree)->conditionname, AG_NAME) == 0)
+				ag_tamper(command, AG_NAME,
+						  "The channel agent_guard carries the guard's notifications of new requests to approval tools: agent sessions cannot send on it.");
+			break;
 		case T_SecLabelStmt:
 			{
 				SecLabelStmt *stmt = (SecLabelStmt *) parsetree;
@@ -580,6 +587,18 @@ ag_check_tamper(Node *parsetree, const char *command)
 {
 	ag_check_settings_and_roles(parsetree, command);
 	ag_check_guard_objects(parsetree, command);
+}
+
+/*
+ * pg_notify() called through the fast-path interface (utility.c): it could
+ * send on the guard's channel, and its arguments cannot be seen there.
+ */
+void
+ag_on_fastpath_notify(void)
+{
+	if (ag_session_action() != AG_ACTION_NONE)
+		ag_tamper("pg_notify", NULL,
+				  "A fast-path call of pg_notify() could send on the channel agent_guard, which carries the guard's notifications of new requests to approval tools, and its arguments cannot be checked there: agent sessions cannot call it that way.");
 }
 
 /* A change of the guard's objects the object access hook saw (OAT_POST_ALTER). */

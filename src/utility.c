@@ -5,9 +5,10 @@
  *	  frame per utility statement, and the dispatch of what each hook sees
  *	  to the file that decides it.
  *
- * Hooks: ProcessUtility_hook (every backend) and object_access_hook plus a
- * transaction callback (installed in a backend the first time it finds an
- * agent session), all chained.
+ * Hooks: ProcessUtility_hook and object_access_hook (every backend, from
+ * its first message: a fast-path call runs neither executor nor utility
+ * statement), and a transaction callback (installed in a backend the
+ * first time it finds an agent session), all chained.
  *
  * Dispatch.  Before an agent's utility statement runs: tamper checks on
  * its parse tree (tamper.c), statements that lose or hide data without a
@@ -45,7 +46,9 @@
 #include "catalog/pg_trigger.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 
 AgFrame    *ag_frame = NULL;
@@ -222,11 +225,27 @@ ag_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 {
 	if (unlikely(access != OAT_FUNCTION_EXECUTE && access != OAT_NAMESPACE_SEARCH))
 		ag_object_access_guarded(access, classId, objectId, subId, arg);
-	else if (prev_object_access)
-		prev_object_access(access, classId, objectId, subId, arg);
+	else
+	{
+		/* no client query: a fast-path call, whose arguments are not seen */
+		if (unlikely(objectId == F_PG_NOTIFY) && access == OAT_FUNCTION_EXECUTE &&
+			debug_query_string == NULL)
+			ag_on_fastpath_notify();
+		if (prev_object_access)
+			prev_object_access(access, classId, objectId, subId, arg);
+	}
 }
 
 /* ---------- ProcessUtility hook ---------- */
+
+/* COMMIT PREPARED or ROLLBACK PREPARED: finishes a prepared transaction */
+static inline bool
+ag_finishes_prepared(Node *parsetree)
+{
+	TransactionStmtKind kind = ((TransactionStmt *) parsetree)->kind;
+
+	return kind == TRANS_STMT_COMMIT_PREPARED || kind == TRANS_STMT_ROLLBACK_PREPARED;
+}
 
 /*
  * The database a DROP/CREATE/ALTER/RENAME DATABASE statement needs to have
@@ -269,6 +288,7 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	AgFrame		frame;
 	AgQueryRef	saved_query;
+	bool		transaction_control = false;
 
 	ag_checked_perms = NIL;		/* see dml.c: COPY checks permissions too */
 
@@ -284,13 +304,15 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	/*
 	 * Transaction control may run in an aborted transaction, where no
-	 * catalog access is possible; it never destroys anything.  Human
-	 * sessions go straight through.
+	 * catalog access is possible; it never destroys anything, except COMMIT
+	 * PREPARED and ROLLBACK PREPARED (drops.c), which run in a transaction
+	 * of their own, never in a block.  Human sessions go straight through.
 	 */
-	if (!IsA(parsetree, TransactionStmt))
+	if (IsA(parsetree, TransactionStmt) && !ag_finishes_prepared(parsetree))
+		transaction_control = true;
+	else
 		ag_accept_invalidations();	/* a tag change made meanwhile */
-	if (IsA(parsetree, TransactionStmt) ||
-		ag_session_action() == AG_ACTION_NONE)
+	if (transaction_control || ag_session_action() == AG_ACTION_NONE)
 	{
 		if (prev_ProcessUtility)
 			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
@@ -333,22 +355,30 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_END_TRY();
 }
 
+/*
+ * The object access hook is installed in every backend at preload: a
+ * fast-path function call (lo_unlink() as a backend's first message) runs
+ * no executor and no utility statement, so nothing else would have found
+ * the agent session before the object is gone.  For human sessions it
+ * costs one call per function execution or schema search (filtered first)
+ * and the inline session test for the rarer accesses.
+ */
 void
 ag_utility_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ag_ProcessUtility;
+	prev_object_access = object_access_hook;
+	object_access_hook = ag_object_access;
 	ag_objects_init();
 }
 
 /*
- * The object access hook and the transaction callback serve agent sessions
- * only (frames exist only for them): installed by ag_install_agent_hooks().
+ * The transaction callback serves agent sessions only (frames exist only
+ * for them): installed by ag_install_agent_hooks().
  */
 void
 ag_utility_install_agent_hooks(void)
 {
-	prev_object_access = object_access_hook;
-	object_access_hook = ag_object_access;
 	RegisterXactCallback(ag_xact_callback, NULL);
 }

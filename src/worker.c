@@ -43,8 +43,11 @@
  * still belongs to the writer it queued to (same generation); if the
  * writer went away without answering, the job is run by a one-shot worker
  * instead, which is also the path when no slot is free or the idle
- * timeout is 0.  A job whose requester has gone (its segment cannot be
- * attached) is skipped.
+ * timeout is 0.  A writer that has not connected 10 s after its slot was
+ * claimed is given up: the slot gets a new generation and an empty queue,
+ * so that if it starts after all it leaves at once and never runs a job a
+ * one-shot worker already ran.  A job whose requester has gone (its
+ * segment cannot be attached) is skipped.
  *
  * DROP DATABASE, CREATE DATABASE ... TEMPLATE, ALTER DATABASE RENAME or
  * SET TABLESPACE need the database to have no other connections.  The
@@ -153,6 +156,24 @@ ag_worker_define(BackgroundWorker *worker, const char *function, Datum arg)
 /* ---------- the requester's side ---------- */
 
 /*
+ * Give up a slot whose writer never connected (under the mutex): a new
+ * generation, so that the writer, should it start after all, finds the
+ * slot not its own and leaves; and an empty queue, since every requester
+ * that queued to it runs its job in a one-shot worker instead.  A late
+ * writer must not run those jobs a second time.
+ */
+static void
+ag_slot_abandon(AgWriterSlot *w)
+{
+	w->generation++;
+	w->dbid = InvalidOid;
+	w->pid = 0;
+	w->latch = NULL;
+	w->head = 0;
+	w->count = 0;
+}
+
+/*
  * Queue a job segment to this database's persistent writer, starting one
  * in a free slot if there is none.  Returns the slot (and its generation
  * in *generation), or -1 when no persistent writer can take it.
@@ -179,7 +200,7 @@ ag_writer_submit(dsm_handle job, uint32 *generation, bool *full)
 		/* a writer that never connected (its start failed) frees its slot */
 		if (OidIsValid(w->dbid) && w->pid == 0 &&
 			TimestampDifferenceExceeds(w->claimed_at, now, AG_START_TIMEOUT_MS))
-			w->dbid = InvalidOid;
+			ag_slot_abandon(w);
 		if (w->dbid == MyDatabaseId && !w->leave)
 			slot = i;
 	}
@@ -235,7 +256,7 @@ ag_writer_submit(dsm_handle job, uint32 *generation, bool *full)
 		SpinLockAcquire(&ag_shared->mutex);
 		w = &ag_shared->writers[slot];
 		if (w->generation == *generation)
-			w->dbid = InvalidOid;
+			ag_slot_abandon(w);
 		SpinLockRelease(&ag_shared->mutex);
 		return -1;
 	}
@@ -244,8 +265,9 @@ ag_writer_submit(dsm_handle job, uint32 *generation, bool *full)
 
 /*
  * Is the writer we queued to still there, or still starting?  One that has
- * not connected within AG_START_TIMEOUT_MS never will (it could not be
- * forked, say): its slot is reclaimed by the next claim.
+ * not connected within AG_START_TIMEOUT_MS is given up (ag_slot_abandon):
+ * the caller runs its job in a one-shot worker, and the writer, should it
+ * start late, runs none of the jobs queued to it.
  */
 static bool
 ag_writer_alive(int slot, uint32 generation)
@@ -255,9 +277,13 @@ ag_writer_alive(int slot, uint32 generation)
 	bool		alive;
 
 	SpinLockAcquire(&ag_shared->mutex);
-	alive = w->generation == generation && OidIsValid(w->dbid) &&
-		!(w->pid == 0 &&
-		  TimestampDifferenceExceeds(w->claimed_at, now, AG_START_TIMEOUT_MS));
+	alive = w->generation == generation && OidIsValid(w->dbid);
+	if (alive && w->pid == 0 &&
+		TimestampDifferenceExceeds(w->claimed_at, now, AG_START_TIMEOUT_MS))
+	{
+		ag_slot_abandon(w);
+		alive = false;
+	}
 	SpinLockRelease(&ag_shared->mutex);
 	return alive;
 }

@@ -12,6 +12,9 @@ pg_config_bin=${PG_CONFIG:-/usr/lib/postgresql/$PGVER/bin/pg_config}
   || missing+=("postgresql-server-dev-$PGVER")
 [ -x "/usr/lib/postgresql/$PGVER/bin/postgres" ] || missing+=("postgresql-$PGVER")
 perl -MIPC::Run -e 1 2>/dev/null || missing+=("libipc-run-perl")
+# the TAP test 007_fastpath builds a small libpq client (test/fastpath.c)
+[ -x "$pg_config_bin" ] && [ -f "$("$pg_config_bin" --includedir 2>/dev/null)/libpq-fe.h" ] \
+  || missing+=("libpq-dev")
 command -v make >/dev/null || missing+=("make")
 command -v gcc >/dev/null || missing+=("gcc")
 # make bench (test/bench/bench.sh) also needs valgrind; pgbench, and the contrib
