@@ -31,6 +31,8 @@
  *				  background worker in its own transaction, so they survive
  *				  the agent's abort
  *	  shmem.c	  shared memory: the writer slots and the decision counters
+ *	  wait.c	  agent_guard.wait(): sleeping until a request is decided,
+ *				  woken when the deciding transaction commits
  *
  * Copyright (c) 2026, agent_guard developers
  *
@@ -203,6 +205,10 @@ extern void ag_install_agent_hooks(void);
 extern AgShared *ag_shared;
 extern void ag_shmem_init(void);
 extern void ag_count_decision(AgClass cls, AgCounter counter);
+
+/* wait.c: the backends waiting for a decision (agent_guard.wait()) */
+extern Size ag_wait_shmem_size(void);
+extern void ag_wait_shmem_startup(void);
 
 /* tags.c */
 extern void ag_tags_init(void);

@@ -386,8 +386,8 @@ ag_park(const AgStatement *st, const char *what, const char *detail,
 					   res.attempts > 1 ?
 					   psprintf(" The same statement is already waiting: this is attempt %d.", res.attempts) :
 					   " The request is recorded and waits for a human decision."),
-			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same search_path, and it will run once.%s%s",
-					 res.id, st->limit_hint ? " " : "",
+			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same search_path, and it will run once. To wait for the decision, run SELECT agent_guard.wait(" INT64_FORMAT ").%s%s",
+					 res.id, res.id, st->limit_hint ? " " : "",
 					 st->limit_hint ? st->limit_hint : "")));
 }
 
