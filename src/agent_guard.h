@@ -31,6 +31,9 @@
  *				  background worker in its own transaction, so they survive
  *				  the agent's abort
  *	  shmem.c	  shared memory: the writer slots and the decision counters
+ *	  grants.c	  grants (agent_guard.allow()): statements a human let an
+ *				  agent role run without parking, asked on the way to a
+ *				  park or reject decision
  *	  wait.c	  agent_guard.wait(): sleeping until a request is decided,
  *				  woken when the deciding transaction commits
  *
@@ -367,6 +370,13 @@ extern char *ag_current_query_text(void);
 extern void ag_set_current_query(const char *source, int location, int len);
 extern void ag_get_current_query(AgQueryRef *ref);
 extern void ag_restore_current_query(const AgQueryRef *ref);
+extern int64 ag_internal_query(const char *sql, int nargs, Oid *argtypes,
+							   Datum *values);
+
+/* grants.c */
+extern int64 ag_grant_row_limit;
+extern bool ag_use_grant(const AgStatement *st, const char *what,
+						 const char *query);
 
 /* worker.c */
 extern bool ag_run_job(AgJobKind kind, const char **args, int nargs,

@@ -229,7 +229,7 @@ ag_statement_text(const AgStatement *st)
  * on the guard's tables, and must not get any).  Returns the first column
  * of the first row as int8, or 0 when it is NULL or there is no row.
  */
-static int64
+int64
 ag_internal_query(const char *sql, int nargs, Oid *argtypes, Datum *values)
 {
 	Oid			save_userid;
@@ -450,8 +450,12 @@ ag_decide(const AgStatement *st)
 					 errdetail("The approval is used up: running the statement again needs a new one.")));
 			return true;
 		}
+		if (ag_use_grant(st, what, query))
+			return true;
 		ag_park(st, what, detail, text);
 	}
+	else if (ag_use_grant(st, what, query))
+		return true;
 
 	ag_audit(st->cls, "rejected", st->command, st->objects, query, 0,
 			 st->estimated_rows);

@@ -438,6 +438,7 @@ ag_decide_executor(const AgStatement *st, QueryDesc *queryDesc)
 /* What deciding the ModifyTable nodes of a plan came to. */
 #define AG_MODIFY_PERMIT	0x01	/* a human's permit let it run */
 #define AG_MODIFY_LOGGED	0x02	/* log action: warned and let it run */
+#define AG_MODIFY_GRANTED	0x04	/* a grant with max_rows: counted to it */
 
 /*
  * Decide one ModifyTable node: unbounded (no condition on the target), or
@@ -608,7 +609,9 @@ ag_check_modify(ModifyTable *mt, QueryDesc *queryDesc, int64 limit)
 		st.limit_hint = st.hint;
 	}
 	/* reject and park do not return */
-	return ag_decide_executor(&st, queryDesc) ? AG_MODIFY_PERMIT : AG_MODIFY_LOGGED;
+	if (!ag_decide_executor(&st, queryDesc))
+		return AG_MODIFY_LOGGED;
+	return ag_grant_row_limit > 0 ? AG_MODIFY_GRANTED : AG_MODIFY_PERMIT;
 }
 
 /*
@@ -714,6 +717,9 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
 		 */
 		ag_checked_perms = AG_PLAN_PERMS(queryDesc->plannedstmt);
 	}
+	/* a grant's max_rows is the limit its statement is counted to */
+	if (decided & AG_MODIFY_GRANTED)
+		limit = ag_grant_row_limit;
 	/* the guard's own query taking a permit set it: this one is tracked */
 	ag_untracked_estate = NULL;
 	/* started in a row-count level, its nodes counted (rowlimit.c) */

@@ -18,9 +18,10 @@
  *								  share a login with humans)
  *	  agent_guard.max_rows		  superuser-only; the row limit of agent DML
  *								  (10000; 0 = none) for tags without their own
- * An agent session can change neither: the check hooks refuse SET,
- * set_config() and function SET clauses from agent sessions, and utility.c
- * refuses ALTER ROLE/DATABASE ... SET and ALTER SYSTEM.
+ * An agent session can change none of them (session_agent only to on):
+ * the check hooks refuse SET, set_config(), function SET clauses and
+ * connection options from agent sessions, and utility.c refuses ALTER
+ * ROLE/DATABASE ... SET and ALTER SYSTEM.
  *
  * State: ag_session_latched is per backend and, unlike the setting's value
  * (which a ROLLBACK or RESET would restore), never goes back to false.
@@ -249,8 +250,9 @@ ag_install_agent_hooks(void)
 }
 
 /*
- * agent_guard._refuse_agent_session(command): called first by approve()
- * and reject(); an agent session can never decide, whatever its grants.
+ * agent_guard._refuse_agent_session(command): called first by approve(),
+ * reject(), allow() and revoke_grant(); an agent session can never decide,
+ * whatever its grants.
  */
 PG_FUNCTION_INFO_V1(ag_refuse_agent_session);
 Datum
@@ -259,7 +261,7 @@ ag_refuse_agent_session(PG_FUNCTION_ARGS)
 	AcceptInvalidationMessages();
 	if (ag_preloaded && ag_session_action() != AG_ACTION_NONE)
 		ag_tamper(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL,
-				  "Requests can only be approved or rejected by a human, from a session that is not an agent session.");
+				  "Requests can only be approved or rejected, and grants only made or revoked, by a human, from a session that is not an agent session.");
 	PG_RETURN_VOID();
 }
 
