@@ -282,3 +282,95 @@ END
 $$;
 REVOKE ALL ON FUNCTION agent_guard._use_grant(oid, text, text, text[], bigint, text, text) FROM PUBLIC;
 
+-- Several approvers: with agent_guard.approvals_required = N (the setting
+-- in the approving session; superuser-only), a request turns approved only
+-- when N distinct humans approved it; the same human twice counts once;
+-- one rejection rejects (reject() is unchanged).
+CREATE TABLE agent_guard.approvals (
+    request_id  bigint NOT NULL REFERENCES agent_guard.requests (id) ON DELETE CASCADE,
+    approver    text NOT NULL,
+    approved_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    note        text,
+    PRIMARY KEY (request_id, approver)
+);
+
+COMMENT ON TABLE agent_guard.approvals IS
+'Approvals of pending requests by each human, while a request needs more than one (agent_guard.approvals_required).';
+
+SELECT pg_catalog.pg_extension_config_dump('agent_guard.approvals', '');
+REVOKE ALL ON agent_guard.approvals FROM PUBLIC;
+
+CREATE FUNCTION agent_guard._approve(request_id bigint, note text)
+RETURNS agent_guard.requests
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    needed integer := current_setting('agent_guard.approvals_required')::integer;
+    req agent_guard.requests;
+    fresh boolean;
+    so_far integer;
+BEGIN
+    PERFORM agent_guard._refuse_agent_session('agent_guard.approve()');
+    IF needed > 1 AND request_id IS NOT NULL THEN
+        PERFORM agent_guard._expire(agent_guard._setting_interval('agent_guard.request_ttl'));
+        -- the request's row lock makes concurrent approvers count one by one
+        SELECT * INTO req FROM agent_guard.requests r WHERE r.id = request_id FOR UPDATE;
+        IF FOUND AND req.status = 'pending' THEN
+            INSERT INTO agent_guard.approvals AS a (request_id, approver, note)
+            VALUES (request_id, session_user, note)
+            ON CONFLICT ON CONSTRAINT approvals_pkey DO NOTHING;
+            fresh := FOUND;
+            SELECT count(*) INTO so_far FROM agent_guard.approvals a
+            WHERE a.request_id = _approve.request_id;
+            IF so_far < needed THEN
+                IF fresh THEN
+                    INSERT INTO agent_guard.events
+                        (role_name, class, decision, command, objects, query, request_id, estimated_rows)
+                    VALUES (session_user, req.class, 'approved', req.command, req.objects, req.query,
+                            req.id, req.estimated_rows);
+                    RAISE LOG 'agent_guard: approval % of % of request % (% by role "%") by "%"',
+                        so_far, needed, req.id, req.command, req.role_name, session_user;
+                    RAISE NOTICE 'agent_guard request % has % of % approvals', req.id, so_far, needed
+                        USING DETAIL = format('It stays pending until %s more human(s) approve it (agent_guard.approvals_required).',
+                                              needed - so_far);
+                ELSE
+                    RAISE NOTICE 'agent_guard request % was already approved by %', req.id, session_user
+                        USING DETAIL = format('An approval by the same person counts once: it has %s of %s approvals.',
+                                              so_far, needed),
+                              HINT = 'Another human must approve it.';
+                END IF;
+                RETURN req;
+            END IF;
+        END IF;
+    END IF;
+    -- the last approval needed (or the only one): the request is decided
+    RETURN agent_guard._decide(request_id, 'approved', note);
+END
+$$;
+REVOKE ALL ON FUNCTION agent_guard._approve(bigint, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION agent_guard.approve(request_id bigint, note text DEFAULT NULL)
+RETURNS agent_guard.requests
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT agent_guard._approve(request_id, note) $$;
+
+COMMENT ON FUNCTION agent_guard.approve(bigint, text) IS
+'Approve a pending request: once agent_guard.approvals_required distinct humans did, the agent may run exactly that statement once, within agent_guard.approval_ttl.';
+
+-- what a human reviews: the approvals so far
+CREATE OR REPLACE VIEW agent_guard.pending AS
+SELECT id, created_at, role_name, class, command, objects, query, search_path,
+       attempts, last_attempt_at, client_addr, application_name,
+       created_at + agent_guard._setting_interval('agent_guard.request_ttl') AS expires_at,
+       estimated_rows,
+       (SELECT count(*) FROM agent_guard.approvals a WHERE a.request_id = r.id)::integer AS approvals,
+       ARRAY(SELECT a.approver FROM agent_guard.approvals a
+             WHERE a.request_id = r.id ORDER BY a.approved_at) AS approved_by
+FROM agent_guard.requests r
+WHERE status = 'pending'
+  AND created_at >= clock_timestamp() - agent_guard._setting_interval('agent_guard.request_ttl')
+ORDER BY id;

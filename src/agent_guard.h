@@ -199,6 +199,7 @@ extern int	ag_request_ttl;
 extern int	ag_approval_ttl;
 extern int	ag_writer_idle_timeout;
 extern int	ag_max_rows;
+extern int	ag_approvals_required;
 extern bool ag_session_agent;
 extern bool ag_session_latched;
 extern bool ag_preloaded;

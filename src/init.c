@@ -18,6 +18,8 @@
  *								  share a login with humans)
  *	  agent_guard.max_rows		  superuser-only; the row limit of agent DML
  *								  (10000; 0 = none) for tags without their own
+ *	  agent_guard.approvals_required  superuser-only; distinct humans whose
+ *								  approvals make a request approved (1)
  * An agent session can change none of them (session_agent only to on):
  * the check hooks refuse SET, set_config(), function SET clauses and
  * connection options from agent sessions, and utility.c refuses ALTER
@@ -47,6 +49,7 @@ int			ag_max_pending = 100;
 int			ag_request_ttl = 86400;	/* seconds: one day */
 int			ag_approval_ttl = 3600;	/* seconds: one hour */
 int			ag_max_rows = 10000;
+int			ag_approvals_required = 1;
 
 int			ag_writer_idle_timeout = 600;	/* seconds */
 bool		ag_session_agent = false;
@@ -205,6 +208,15 @@ _PG_init(void)
 							"Counted over the whole top-level statement; 0 turns the limit off.  A tag's own max_rows takes precedence.",
 							&ag_max_rows,
 							10000, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							ag_check_int_setting, NULL, NULL);
+
+	DefineCustomIntVariable("agent_guard.approvals_required",
+							"How many distinct humans must approve a request before it is approved.",
+							"Each approval by another human counts once; one rejection rejects.",
+							&ag_approvals_required,
+							1, 1, 100,
 							PGC_SUSET,
 							0,
 							ag_check_int_setting, NULL, NULL);
