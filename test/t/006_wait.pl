@@ -1,7 +1,7 @@
 # agent_guard.wait(): an agent's session sleeps until the decision on its
-# request commits.  Each case starts the wait in a background session,
-# makes sure it is asleep (pg_stat_activity shows it waiting on its latch,
-# wait event "Extension"), then acts from another session:
+# request commits.  The wake-up cases start the wait in a background
+# session, make sure it is asleep (pg_stat_activity shows it waiting on its
+# latch, wait event "Extension"), then act from another session:
 # - woken by an approval, a rejection, and the guard's expiry;
 # - a decision that rolls back wakes nobody; the wait goes on;
 # - the timeout returns 'pending'; a request reaching its request_ttl
@@ -119,21 +119,24 @@ $node->safe_psql('postgres', "SELECT agent_guard.reject($id)");
 ($out, $err) = finish_wait($bg);
 is($out, 'rejected', 'the rejection after it wakes the agent');
 
-# --- the timeout: pending
+# --- the timeout: pending (run where it can be timed, without catching it asleep)
 $id = park();
-($bg, $pid) = start_wait($id, '2 s');
-my $elapsed;
-($out, $err, $elapsed) = finish_wait($bg);
-is($out, 'pending', 'at the timeout the wait returns pending');
+my $t1 = time();
+my ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT agent_guard.wait($id, '2 s')",
+	extra_params => [ '-U', 'bot' ]);
+is($stdout, 'pending', 'at the timeout the wait returns pending');
+ok(time() - $t1 >= 1.9, 'after the timeout, not before');
 
 # --- the request's own expiry time ends the wait without anybody's update
 # (request_ttl as the waiting session sees it; a superuser sets it for the role)
 $node->safe_psql('postgres', "ALTER ROLE bot SET agent_guard.request_ttl = '3s'");
-($bg, $pid) = start_wait($id, '5 min');
-$t0 = time();
-($out, $err) = finish_wait($bg);
-is($out, 'expired', 'a pending request past request_ttl returns expired');
-ok(time() - $t0 < 60, 'when its expiry time comes');
+$t1 = time();
+($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT agent_guard.wait($id, '5 min')",
+	extra_params => [ '-U', 'bot' ]);
+is($stdout, 'expired', 'a pending request past request_ttl returns expired');
+ok(time() - $t1 < 60, 'when its expiry time comes, not at the timeout');
+is($node->safe_psql('postgres', "SELECT status FROM agent_guard.requests WHERE id = $id"),
+	'pending', 'although nobody has marked it yet');
 $node->safe_psql('postgres', "ALTER ROLE bot RESET agent_guard.request_ttl");
 
 # --- cancel
@@ -145,9 +148,10 @@ like($err, qr/canceling statement due to user request/, 'a cancel ends the wait'
 is($out, '', 'with no result');
 
 # --- statement_timeout
-($bg, $pid) = start_wait($id, '5 min', "SET statement_timeout = '1s'");
-($out, $err) = finish_wait($bg);
-like($err, qr/canceling statement due to statement timeout/,
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SET statement_timeout = '1s'; SELECT agent_guard.wait($id, '5 min')",
+	extra_params => [ '-U', 'bot' ]);
+like($stderr, qr/canceling statement due to statement timeout/,
 	'statement_timeout ends the wait');
 
 # after a cancel the backend can wait again (its waiter slot was freed)
@@ -172,7 +176,7 @@ $node->safe_psql('postgres', q{
 });
 is($node->safe_psql('postgres', "SELECT agent_guard.wait($id, '0')", extra_params => [ '-U', 'alice' ]),
 	'pending', 'an approver (SELECT on agent_guard.pending) may wait for any request');
-my ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT agent_guard.wait($id, '0')",
+($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT agent_guard.wait($id, '0')",
 	extra_params => [ '-U', 'mallory' ]);
 like($stderr, qr/ERROR:  agent_guard request $id belongs to another role/,
 	'a role that is neither the agent nor an approver may not');
