@@ -374,3 +374,17 @@ FROM agent_guard.requests r
 WHERE status = 'pending'
   AND created_at >= clock_timestamp() - agent_guard._setting_interval('agent_guard.request_ttl')
 ORDER BY id;
+
+-- Preflight: what the guard would decide for one statement in this
+-- session, without running it (DML is planned, not executed; other
+-- statements run in a subtransaction that is always rolled back, with the
+-- guard collecting its first decision instead of acting on it) and without
+-- recording anything.
+CREATE FUNCTION agent_guard.check(query text)
+RETURNS TABLE(class text, decision text, objects text[], estimated_rows bigint, reason text)
+AS 'MODULE_PATHNAME', 'ag_check'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION agent_guard.check(text) IS
+'What the guard would decide for one statement in this session (allowed, park, reject, log, or unknown with the reason), without running it or recording anything.';
+GRANT EXECUTE ON FUNCTION agent_guard.check(text) TO PUBLIC;

@@ -34,6 +34,8 @@
  *	  grants.c	  grants (agent_guard.allow()): statements a human let an
  *				  agent role run without parking, asked on the way to a
  *				  park or reject decision
+ *	  preflight.c agent_guard.check(): the guard's decision on a statement,
+ *				  collected in preflight mode, nothing run or recorded
  *	  wait.c	  agent_guard.wait(): sleeping until a request is decided,
  *				  woken when the deciding transaction commits
  *
@@ -351,6 +353,7 @@ extern void ag_on_alter(const ObjectAddress *addr, const char *command);
 /* dml.c */
 extern void ag_dml_init(void);
 extern List *ag_checked_perms;
+extern void ag_dml_preflight(QueryDesc *queryDesc);
 
 /* rowlimit.c */
 extern void ag_rowlimit_init(void);
@@ -373,6 +376,12 @@ extern void ag_get_current_query(AgQueryRef *ref);
 extern void ag_restore_current_query(const AgQueryRef *ref);
 extern int64 ag_internal_query(const char *sql, int nargs, Oid *argtypes,
 							   Datum *values);
+
+/* preflight.c: agent_guard.check() */
+extern bool ag_preflight;
+extern void ag_preflight_decided(AgClass cls, const char *decision,
+								 List *objects, int64 estimated_rows,
+								 const char *reason);
 
 /* grants.c */
 extern int64 ag_grant_row_limit;

@@ -411,6 +411,10 @@ ag_decide(const AgStatement *st)
 					  objects[0] ? (st->objects_label ? st->objects_label : "Objects") : "",
 					  objects[0] ? ": " : "", objects,
 					  objects[0] ? "." : "", ag_session_tag_sentence());
+	if (unlikely(ag_preflight))
+		ag_preflight_decided(st->cls, action == AG_ACTION_LOG ? "log" :
+							 action == AG_ACTION_PARK ? "park" : "reject",
+							 st->objects, st->estimated_rows, st->reason);
 	query = ag_current_query_text();
 	text = ag_statement_text(st);
 
@@ -468,6 +472,10 @@ ag_tamper(const char *command, const char *target, const char *reason)
 {
 	char	   *what = ag_what(command, target);
 
+	if (unlikely(ag_preflight))
+		ag_preflight_decided(AG_CLASS_GUARD, "reject",
+							 target ? list_make1(pstrdup(target)) : NIL, -1,
+							 reason);
 	ag_log_decision(AG_COUNT_REJECTED, AG_CLASS_GUARD, what, 0);
 	ag_audit(AG_CLASS_GUARD, "rejected", command,
 			 target ? list_make1(pstrdup(target)) : NIL,

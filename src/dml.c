@@ -550,7 +550,8 @@ ag_check_modify(ModifyTable *mt, QueryDesc *queryDesc, int64 limit)
 	plan_rows = outerPlan(mt) ? outerPlan(mt)->plan_rows : 0;
 	if (!unbounded &&
 		(limit <= 0 || plan_rows <= (double) limit || merge_actions_bounded ||
-		 ActivePortal == NULL || !list_member_ptr(ActivePortal->stmts, pstmt)))
+		 (!ag_preflight &&
+		  (ActivePortal == NULL || !list_member_ptr(ActivePortal->stmts, pstmt)))))
 		return 0;
 
 	/*
@@ -675,6 +676,16 @@ ag_check_plan(QueryDesc *queryDesc, int64 limit)
 	foreach(lc, pstmt->subplans)
 		decided |= ag_find_modify(lfirst(lc), queryDesc, limit);
 	return decided;
+}
+
+/*
+ * agent_guard.check() (preflight.c): the plan checks of a statement that is
+ * planned, never started.  A decision raises the preflight error.
+ */
+void
+ag_dml_preflight(QueryDesc *queryDesc)
+{
+	(void) ag_check_plan(queryDesc, ag_session_row_limit());
 }
 
 /*
