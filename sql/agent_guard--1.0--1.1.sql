@@ -275,7 +275,7 @@ COMMENT ON FUNCTION agent_guard.tag_role(regrole, text, bigint) IS
 
 REVOKE ALL ON FUNCTION agent_guard.tag_role(regrole, text, bigint) FROM PUBLIC;
 
--- Decisions since the server started, per class (DESIGN.md section 7).  They
+-- Decisions since the server started, per class (doc/design.md section 7).  They
 -- live in shared memory: a restart sets them back to zero; the durable
 -- history is agent_guard.events.
 CREATE FUNCTION agent_guard._counter(class text, decision text)

@@ -1,4 +1,4 @@
--- drop: class "drop" (DESIGN.md section 3).  The same set of committed
+-- drop: class "drop" (doc/design.md section 3).  The same set of committed
 -- objects is built for an agent tagged reject (ag_bot, prefix dr_r_), one
 -- tagged log (ag_bot_log, dr_l_) and the human (ag_human, dr_h_); each then
 -- runs the same table of drops.  Reject: every case fails with 42AG1 and

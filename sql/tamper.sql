@@ -1,4 +1,4 @@
--- tamper: every path of DESIGN.md section 6, from a non-superuser agent with
+-- tamper: every path of doc/design.md section 6, from a non-superuser agent with
 -- CREATEROLE and CREATEDB that owns tables (tagged 'park': tampering is
 -- refused all the same, never parked), then from a superuser agent.  Each
 -- attempt must fail with SQLSTATE 42AG2 (or PostgreSQL's own permission

@@ -1,6 +1,6 @@
 -- tamper_ddl: DDL that touches the guard's objects without creating one in
--- its schema (DESIGN.md section 6, "any DDL ... on objects in schema
--- agent_guard"): a foreign key that puts triggers on a guard table,
+-- its schema (doc/design.md section 6, "the DDL that would let another
+-- object reach into them"): a foreign key that puts triggers on a guard table,
 -- comments, extended statistics, publications, and the rebuilds that hold
 -- a lock on the guard's tables (REINDEX, CLUSTER, VACUUM FULL) - which the
 -- writer would wait for.  A superuser agent, so privileges stop nothing.

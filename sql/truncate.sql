@@ -1,4 +1,4 @@
--- truncate: class "truncate" (DESIGN.md section 3).  Each role builds the
+-- truncate: class "truncate" (doc/design.md section 3).  Each role builds the
 -- same set of tables holding committed rows: ag_bot (tagged reject, prefix
 -- tr_r_), ag_bot_log (tagged log, tr_l_) and ag_human (tr_h_).  Each then
 -- runs the same table of TRUNCATEs.  Reject: every case fails with 42AG1

@@ -91,7 +91,7 @@ typedef enum AgAction
 	AG_ACTION_REJECT			/* refuse */
 } AgAction;
 
-/* Guarded statement classes of DESIGN.md section 3. */
+/* Guarded statement classes of doc/design.md section 3. */
 typedef enum AgClass
 {
 	AG_CLASS_DROP,
@@ -155,7 +155,7 @@ typedef struct AgJobResult
  * the protocol).  All fields of a slot are protected by the mutex.
  */
 #define AG_WRITER_SLOTS		8
-#define AG_WRITER_QUEUE		32
+#define AG_WRITER_QUEUE		64
 
 typedef struct AgWriterSlot
 {
@@ -179,10 +179,27 @@ typedef enum AgCounter
 	AG_NUM_COUNTERS
 } AgCounter;
 
+/*
+ * Durable writes one agent role asked for in the current second, per
+ * database (worker.c, agent_guard.role_write_rate).  A small table: the
+ * entry of the longest-quiet role is reused, which only forgets a count
+ * that no longer matters.
+ */
+#define AG_RATE_SLOTS		64
+
+typedef struct AgRoleRate
+{
+	Oid			dbid;
+	Oid			roleid;
+	int64		second;			/* which second count is for */
+	int			count;
+} AgRoleRate;
+
 typedef struct AgShared
 {
 	slock_t		mutex;
 	AgWriterSlot writers[AG_WRITER_SLOTS];
+	AgRoleRate	rates[AG_RATE_SLOTS];
 	pg_atomic_uint64 counters[AG_NUM_CLASSES][AG_NUM_COUNTERS];
 } AgShared;
 
@@ -200,6 +217,7 @@ extern int	ag_max_pending;
 extern int	ag_request_ttl;
 extern int	ag_approval_ttl;
 extern int	ag_writer_idle_timeout;
+extern int	ag_role_write_rate;
 extern int	ag_max_rows;
 extern int	ag_approvals_required;
 extern bool ag_session_agent;
@@ -211,6 +229,7 @@ extern void ag_install_agent_hooks(void);
 extern AgShared *ag_shared;
 extern void ag_shmem_init(void);
 extern void ag_count_decision(AgClass cls, AgCounter counter);
+extern int64 ag_rate_take(Oid dbid, Oid roleid, int limit);
 
 /* wait.c: the backends waiting for a decision (agent_guard.wait()) */
 extern Size ag_wait_shmem_size(void);

@@ -52,6 +52,7 @@ int			ag_max_rows = 10000;
 int			ag_approvals_required = 1;
 
 int			ag_writer_idle_timeout = 600;	/* seconds */
+int			ag_role_write_rate = 100;	/* durable writes a second, per role */
 bool		ag_session_agent = false;
 bool		ag_session_latched = false;
 
@@ -181,6 +182,15 @@ _PG_init(void)
 							"A further statement that would be parked is rejected instead.",
 							&ag_max_pending,
 							100, 1, 1000000,
+							PGC_SUSET,
+							0,
+							ag_check_int_setting, NULL, NULL);
+
+	DefineCustomIntVariable("agent_guard.role_write_rate",
+							"Most durable writes (parked requests, audit rows) one agent role may ask for a second in a database.",
+							"A role past it waits for the next second; after 5 seconds a park is rejected instead and an audit row is left to the server log. 0 turns the limit off.",
+							&ag_role_write_rate,
+							100, 0, 1000000,
 							PGC_SUSET,
 							0,
 							ag_check_int_setting, NULL, NULL);

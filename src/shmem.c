@@ -2,12 +2,13 @@
  *
  * shmem.c
  *	  The shared memory of agent_guard: the table of per-database writers
- *	  (used by worker.c) and the decision counters since server start
- *	  (agent_guard.counters).
+ *	  (used by worker.c), the decision counters since server start
+ *	  (agent_guard.counters), and the per-role write rates.
  *
  * Sized once, at server start (shmem_request_hook), so there is nothing to
- * allocate later and nothing to leak: AG_WRITER_SLOTS writer slots and one
- * 64-bit atomic counter per (class, decision).  A server without
+ * allocate later and nothing to leak: AG_WRITER_SLOTS writer slots, one
+ * 64-bit atomic counter per (class, decision), and AG_RATE_SLOTS entries
+ * counting each agent role's durable writes in the current second.  A server without
  * shared_preload_libraries = 'agent_guard' has no such memory; ag_shared
  * is then NULL and every user of it checks.
  *
@@ -27,6 +28,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 AgShared   *ag_shared = NULL;
 
@@ -78,6 +80,47 @@ ag_count_decision(AgClass cls, AgCounter counter)
 {
 	if (ag_shared != NULL)
 		pg_atomic_fetch_add_u64(&ag_shared->counters[cls][counter], 1);
+}
+
+/*
+ * Take one of a role's durable writes for this second.  Returns 0 when
+ * taken, otherwise the microseconds until the next second begins (when
+ * the role may try again).
+ */
+int64
+ag_rate_take(Oid dbid, Oid roleid, int limit)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		second = now / USECS_PER_SEC;
+	AgRoleRate *r = NULL;
+	int64		wait = 0;
+
+	SpinLockAcquire(&ag_shared->mutex);
+	for (int i = 0; i < AG_RATE_SLOTS; i++)
+	{
+		AgRoleRate *e = &ag_shared->rates[i];
+
+		if (e->dbid == dbid && e->roleid == roleid)
+		{
+			r = e;
+			break;
+		}
+		if (r == NULL || e->second < r->second)
+			r = e;				/* the longest-quiet entry, if none matches */
+	}
+	if (r->dbid != dbid || r->roleid != roleid || r->second != second)
+	{
+		r->dbid = dbid;
+		r->roleid = roleid;
+		r->second = second;
+		r->count = 0;
+	}
+	if (r->count < limit)
+		r->count++;
+	else
+		wait = (second + 1) * USECS_PER_SEC - now;
+	SpinLockRelease(&ag_shared->mutex);
+	return wait;
 }
 
 /*

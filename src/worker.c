@@ -27,9 +27,14 @@
  *	 - a backend finds the slot of its database (or claims a free one and
  *	   registers the writer), appends its handle, and sets the writer's
  *	   latch; a writer not yet connected drains the queue when it is;
- *	 - the writer takes one handle at a time, runs the job in its own
- *	   transaction, and sets the requester's latch; an error in a job is
- *	   reported back through the segment and the writer goes on;
+ *	 - the writer takes every handle waiting at once and runs the batch
+ *	   in one transaction, each job in a subtransaction (group commit: one
+ *	   WAL flush for the batch, so parks scale with concurrent agents); an
+ *	   error in a job is reported back through its segment and the others
+ *	   go on; after the commit it sets each requester's latch;
+ *	 - a full queue makes the requester wait for room (up to 2 s) rather
+ *	   than start a one-shot worker: under sustained load the writer's
+ *	   batches grow instead of the number of processes;
  *	 - the writer leaves - clearing its slot under the mutex, so no job can
  *	   be queued to a writer that is gone - when it has been idle for
  *	   agent_guard.writer_idle_timeout, when asked to (leave), and on
@@ -115,6 +120,10 @@ static const char *const ag_job_sql[] = {
 
 /* How a requester waits: its latch, and a look at the writer's slot. */
 #define AG_POLL_MS	100
+/* How long a role past its write rate waits for room before failing. */
+#define AG_RATE_WAIT_MS		5000
+/* How long a requester waits for room in a full queue, in 1 ms steps. */
+#define AG_QUEUE_WAIT_MS	2000
 /* A slot claimed this long ago whose writer never connected is dead. */
 #define AG_START_TIMEOUT_MS 10000
 
@@ -148,7 +157,7 @@ ag_worker_define(BackgroundWorker *worker, const char *function, Datum arg)
  * in *generation), or -1 when no persistent writer can take it.
  */
 static int
-ag_writer_submit(dsm_handle job, uint32 *generation)
+ag_writer_submit(dsm_handle job, uint32 *generation, bool *full)
 {
 	int			slot = -1;
 	bool		start = false;
@@ -158,6 +167,7 @@ ag_writer_submit(dsm_handle job, uint32 *generation)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
+	*full = false;
 	if (ag_shared == NULL || ag_writer_idle_timeout <= 0)
 		return -1;
 
@@ -203,7 +213,10 @@ ag_writer_submit(dsm_handle job, uint32 *generation)
 			*generation = w->generation;
 		}
 		else
-			slot = -1;			/* queue full: the one-shot path */
+		{
+			slot = -1;			/* queue full: the caller waits for room */
+			*full = true;
+		}
 	}
 	SpinLockRelease(&ag_shared->mutex);
 
@@ -288,6 +301,47 @@ ag_run_one_shot(dsm_segment *seg, AgJobShared *sh, char **failure)
 }
 
 /*
+ * Fairness between agents: one agent role may ask the writer of a database
+ * for agent_guard.role_write_rate durable writes a second (parks, audit
+ * rows, across all its sessions).  A role past its rate waits - its
+ * statement is held, it uses no CPU and no writer time - until the next
+ * second has room, so a runaway agent slows itself down instead of every
+ * other agent; after AG_RATE_WAIT_MS without room the write fails (a park
+ * is rejected instead, an audit row is left to the server log line).
+ * Human sessions and the guard's own workers are never limited.
+ */
+static bool
+ag_rate_wait(char **failure)
+{
+	TimestampTz start;
+	Oid			role;
+
+	if (ag_role_write_rate <= 0 || ag_shared == NULL ||
+		ag_session_action() == AG_ACTION_NONE)
+		return true;
+	role = ag_agent_role();
+	start = GetCurrentTimestamp();
+	for (;;)
+	{
+		int64		wait = ag_rate_take(MyDatabaseId, role, ag_role_write_rate);
+
+		if (wait == 0)
+			return true;
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), AG_RATE_WAIT_MS))
+		{
+			*failure = psprintf("role \"%s\" asked for more than %d durable writes a second for %d seconds (agent_guard.role_write_rate)",
+								ag_agent_role_name(), ag_role_write_rate,
+								AG_RATE_WAIT_MS / 1000);
+			return false;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) (wait / 1000) + 1, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Run a job in a background worker and wait for it.  Returns true when the
  * worker committed; otherwise false with *failure saying why.
  *
@@ -309,6 +363,8 @@ ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
 	bool		ok;
 
 	Assert(nargs <= AG_JOB_MAX_ARGS);
+	if (!ag_rate_wait(failure))
+		return false;
 	for (int i = 0; i < nargs; i++)
 		size += (args[i] ? strlen(args[i]) : 0) + 1;
 
@@ -337,7 +393,21 @@ ag_run_job(AgJobKind kind, const char **args, int nargs, AgJobResult *result,
 	}
 	pg_write_barrier();
 
-	slot = ag_writer_submit(dsm_segment_handle(seg), &generation);
+	/*
+	 * A full queue empties within a batch or two: wait for room rather than
+	 * start a one-shot worker (15-20 ms, and one more process) per job.
+	 */
+	for (int waited = 0;; waited++)
+	{
+		bool		full;
+
+		slot = ag_writer_submit(dsm_segment_handle(seg), &generation, &full);
+		if (slot >= 0 || !full || waited >= AG_QUEUE_WAIT_MS)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
+						 PG_WAIT_EXTENSION);
+	}
 	if (nowait)
 	{
 		if (slot >= 0)
@@ -430,76 +500,155 @@ ag_worker_connect(Oid dbid)
 }
 
 /*
- * Run one job in its own transaction and answer through its segment.  An
- * error is reported back (failed, errmsg) and recovered from, so that a
- * persistent writer can go on with the next job.
+ * The statement of each kind of job, planned once per writer and kept
+ * (the plan cache replans it after a change of the guard's objects).
  */
+static SPIPlanPtr ag_job_plans[lengthof(ag_job_sql)];
+
+/* Run one job's statement; its result goes into the segment. */
 static void
-ag_job_execute(AgJobShared *sh)
+ag_job_run_sql(AgJobShared *sh)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
+	Oid			argtypes[AG_JOB_MAX_ARGS];
+	Datum		values[AG_JOB_MAX_ARGS];
+	char		nulls[AG_JOB_MAX_ARGS];
+	int			ret;
 
-	PG_TRY();
+	for (int i = 0; i < sh->nargs; i++)
 	{
-		Oid			argtypes[AG_JOB_MAX_ARGS];
-		Datum		values[AG_JOB_MAX_ARGS];
-		char		nulls[AG_JOB_MAX_ARGS];
-		int			ret;
+		argtypes[i] = TEXTOID;
+		values[i] = CStringGetTextDatum(sh->data + sh->offsets[i]);
+		nulls[i] = sh->isnull[i] ? 'n' : ' ';
+	}
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (ag_job_plans[sh->kind] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(ag_job_sql[sh->kind], sh->nargs, argtypes);
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, ag_job_sql[sh->kind]);
-		for (int i = 0; i < sh->nargs; i++)
-		{
-			argtypes[i] = TEXTOID;
-			values[i] = CStringGetTextDatum(sh->data + sh->offsets[i]);
-			nulls[i] = sh->isnull[i] ? 'n' : ' ';
-		}
-		ret = SPI_execute_with_args(ag_job_sql[sh->kind], sh->nargs, argtypes,
-									values, nulls, false, 0);
-		if (ret < 0)
+		if (plan == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("agent_guard writer: SPI error %d", ret)));
-		if (sh->kind == AG_JOB_PARK && SPI_processed == 1)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[0];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			char	   *id = SPI_getvalue(tup, desc, 1);
-			char	   *outcome = SPI_getvalue(tup, desc, 2);
-			char	   *attempts = SPI_getvalue(tup, desc, 3);
+					 errmsg("agent_guard writer: SPI error %d", SPI_result)));
+		SPI_keepplan(plan);
+		ag_job_plans[sh->kind] = plan;
+	}
+	ret = SPI_execute_plan(ag_job_plans[sh->kind], values, nulls, false, 0);
+	if (ret < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("agent_guard writer: SPI error %d", ret)));
+	if (sh->kind == AG_JOB_PARK && SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *id = SPI_getvalue(tup, desc, 1);
+		char	   *outcome = SPI_getvalue(tup, desc, 2);
+		char	   *attempts = SPI_getvalue(tup, desc, 3);
 
-			sh->result_id = id ? strtoi64(id, NULL, 10) : 0;
-			sh->result_attempts = attempts ? atoi(attempts) : 0;
-			strlcpy(sh->outcome, outcome ? outcome : "", sizeof(sh->outcome));
+		sh->result_id = id ? strtoi64(id, NULL, 10) : 0;
+		sh->result_attempts = attempts ? atoi(attempts) : 0;
+		strlcpy(sh->outcome, outcome ? outcome : "", sizeof(sh->outcome));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+}
+
+/* Keep an error's message for the requester and clear it. */
+static void
+ag_job_take_error(AgJobShared *sh, MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	strlcpy(sh->errmsg, edata->message, sizeof(sh->errmsg));
+	EmitErrorReport();
+	FlushErrorState();
+	FreeErrorData(edata);
+}
+
+/*
+ * Run a batch of jobs in one transaction (group commit: one WAL flush for
+ * all of them), each in a subtransaction of its own, so that a failing job
+ * is reported back (failed, errmsg) without taking the others with it.
+ * A job is done only once the transaction has committed: the requesters'
+ * latches are set after the commit, so a parked request is durable before
+ * its agent sees the error.  If the commit itself fails, every job of the
+ * batch has failed.  The writer recovers from any error and goes on with
+ * the next batch.
+ */
+static void
+ag_jobs_execute(AgJobShared **jobs, int njobs)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner;
+	volatile bool failed[AG_WRITER_QUEUE] = {0};
+
+	Assert(njobs <= AG_WRITER_QUEUE);
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		pgstat_report_activity(STATE_RUNNING, "agent_guard writer batch");
+		oldowner = CurrentResourceOwner;
+		for (int i = 0; i < njobs; i++)
+		{
+			MemoryContext txcxt = CurrentMemoryContext;
+
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(txcxt);
+			PG_TRY();
+			{
+				ag_job_run_sql(jobs[i]);
+				ReleaseCurrentSubTransaction();
+			}
+			PG_CATCH();
+			{
+				ag_job_take_error(jobs[i], txcxt);
+				RollbackAndReleaseCurrentSubTransaction();
+				failed[i] = true;
+			}
+			PG_END_TRY();
+			MemoryContextSwitchTo(txcxt);
+			CurrentResourceOwner = oldowner;
 		}
-		SPI_finish();
-		PopActiveSnapshot();
 		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		sh->done = true;
 	}
 	PG_CATCH();
 	{
+		/* the transaction failed as a whole: nothing of the batch is there */
 		ErrorData  *edata;
 
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
-		strlcpy(sh->errmsg, edata->message, sizeof(sh->errmsg));
 		EmitErrorReport();
-		AbortOutOfAnyTransaction();
 		FlushErrorState();
+		for (int i = 0; i < njobs; i++)
+			if (!failed[i])
+			{
+				strlcpy(jobs[i]->errmsg, edata->message, sizeof(jobs[i]->errmsg));
+				failed[i] = true;
+			}
 		FreeErrorData(edata);
-		pgstat_report_activity(STATE_IDLE, NULL);
-		sh->failed = true;
+		AbortOutOfAnyTransaction();
 		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
-	SetLatch(sh->requester_latch);	/* includes a memory barrier */
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	for (int i = 0; i < njobs; i++)
+	{
+		/* the result fields before the flag that says they are there */
+		pg_write_barrier();
+		if (failed[i])
+			jobs[i]->failed = true;
+		else
+			jobs[i]->done = true;
+		SetLatch(jobs[i]->requester_latch);
+	}
 }
 
 /* The one-shot worker: one job, then exit. */
@@ -521,7 +670,7 @@ ag_worker_main(Datum arg)
 				 errmsg("agent_guard writer: the job's shared memory is gone")));
 	sh = dsm_segment_address(seg);
 	ag_worker_connect(sh->dbid);
-	ag_job_execute(sh);
+	ag_jobs_execute(&sh, 1);
 	done = sh->done;
 	dsm_detach(seg);			/* sh is gone from here on */
 	proc_exit(done ? 0 : 1);
@@ -577,7 +726,8 @@ ag_writer_main(Datum arg)
 
 	for (;;)
 	{
-		dsm_handle	job = DSM_HANDLE_INVALID;
+		dsm_handle	jobs[AG_WRITER_QUEUE];
+		int			njobs = 0;
 		bool		leave = false;
 		long		idle_ms;
 
@@ -595,9 +745,13 @@ ag_writer_main(Datum arg)
 			leave = true;
 		else if (w->count > 0)
 		{
-			job = w->queue[w->head];
-			w->head = (w->head + 1) % AG_WRITER_QUEUE;
-			w->count--;
+			/* every job waiting: one batch, one commit */
+			for (njobs = 0; w->count > 0; njobs++)
+			{
+				jobs[njobs] = w->queue[w->head];
+				w->head = (w->head + 1) % AG_WRITER_QUEUE;
+				w->count--;
+			}
 		}
 		else if (w->leave || idle_ms <= 0)
 		{
@@ -609,19 +763,28 @@ ag_writer_main(Datum arg)
 		if (leave)
 			break;
 
-		if (job != DSM_HANDLE_INVALID)
+		if (njobs > 0)
 		{
-			dsm_segment *seg = dsm_attach(job);
+			dsm_segment *segs[AG_WRITER_QUEUE];
+			AgJobShared *shs[AG_WRITER_QUEUE];
+			int			nrun = 0;
 
 			/* no segment: the requester has gone, nobody needs the row */
-			if (seg != NULL)
+			for (int i = 0; i < njobs; i++)
 			{
-				AgJobShared *sh = dsm_segment_address(seg);
+				dsm_segment *seg = dsm_attach(jobs[i]);
 
-				ag_job_execute(sh);
-				if (sh->pinned)
-					dsm_unpin_segment(job);
-				dsm_detach(seg);
+				if (seg == NULL)
+					continue;
+				segs[nrun] = seg;
+				shs[nrun++] = dsm_segment_address(seg);
+			}
+			ag_jobs_execute(shs, nrun);
+			for (int i = 0; i < nrun; i++)
+			{
+				if (shs[i]->pinned)
+					dsm_unpin_segment(dsm_segment_handle(segs[i]));
+				dsm_detach(segs[i]);
 			}
 			last_job = GetCurrentTimestamp();
 			continue;

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # make test: every suite (pg_regress, isolation, TAP) against a temporary
-# server with agent_guard preloaded.  The last line sums them all as
+# server with agent_guard preloaded, and the check that the repository
+# stands alone (test/standalone.pl).  The last line sums them all as
 # "N passed, M failed"; the exit status is non-zero when anything failed.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$AG_TOP"
 
+# no tracked file refers to a path outside the repository; its self-test
+# plants such references in a scratch tree (test/standalone.pl)
+standalone_check() {
+  perl test/standalone.pl --self-test
+  perl test/standalone.pl
+}
+
 if [ "${1:-}" != "--suites" ]; then
   ag_temp_install || { echo "0 passed, 1 failed"; exit 1; }
+  # needs the list of tracked files, which the staged copy (no .git) lacks:
+  # run here, counted with the others below
+  standalone_check > tmp_standalone.log 2>&1
   dir=$(ag_stage)
   ag_run bash "$dir/test/run.sh" --suites
   status=$?
@@ -45,6 +56,13 @@ count_regress() {
   passed=$((passed + p)); failed=$((failed + f))
   echo "$2: $p passed, $f failed" >> "$results"
 }
+
+echo "== standalone"
+if [ -e .git ] || [ ! -f tmp_standalone.log ]; then
+  standalone_check > tmp_standalone.log 2>&1
+fi
+cat tmp_standalone.log
+count_regress tmp_standalone.log standalone
 
 if [ -n "$regress_list" ]; then
   echo "== pg_regress"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: the cost of agent_guard against the same server without it
-# (DESIGN.md section 8).  Four parts:
+# (doc/design.md section 8).  Five parts:
 #
 #  1. Instructions per statement (the gate; deterministic).  A single-user
 #     backend (postgres --single) runs under valgrind --tool=callgrind a
@@ -23,6 +23,10 @@
 #     role, human as the untagged one (same grants).  Wall-clock on shared machines is noisy: a sanity check.
 #  4. Latency of rejecting, parking (worker round trip included) and using
 #     a permit: test/bench/park_latency.sh on the cluster with the library.
+#  5. Parking at scale: parks/s and latency with 1, 8 and 32 concurrent
+#     agents, the same server's plain durable INSERTs/s as the yardstick,
+#     and one agent's p95 while another role floods the writer:
+#     test/bench/park_scale.sh on the cluster with the library.
 #
 # Last line: ratios to the no-library figures, e.g.
 #   instr human 1.0004 agent 1.0031  tps human 0.996 agent 0.989  park_ms 4.1  permit_ms 0.6
@@ -38,7 +42,8 @@
 #   BENCH_LAT_N=200     tries per latency path
 #   BENCH_ROLES=10000   roles in the role-count cluster ...
 #   BENCH_TAGGED=100    ... of which tagged (the agent role included)
-#   BENCH_PARTS="gate roles pgbench latency"   which parts to run
+#   BENCH_PARTS="gate roles pgbench latency scale"   which parts to run
+#   SCALE_T=10          seconds per pgbench run of the scale part
 #   BENCH_GATE="off human agent off_ddl human_ddl agent_ddl"
 #                       which configurations the gate part runs (a quicker
 #                       loop while profiling one of them)
@@ -73,7 +78,7 @@ CLIENTS=${BENCH_CLIENTS:-2}
 LAT_N=${BENCH_LAT_N:-200}
 ROLES=${BENCH_ROLES:-10000}
 TAGGED=${BENCH_TAGGED:-100}
-PARTS=" ${BENCH_PARTS:-gate roles pgbench latency} "
+PARTS=" ${BENCH_PARTS:-gate roles pgbench latency scale} "
 GATES=" ${BENCH_GATE:-off human agent off_ddl human_ddl agent_ddl} "
 PORT=${BENCH_PORT:-54330}
 OUT=${BENCH_OUT:-}
@@ -232,7 +237,7 @@ fi
 # ---------------------------------------------------------------- pgbench
 
 declare -A tps
-if has_part pgbench || has_part latency; then
+if has_part pgbench || has_part latency || has_part scale; then
   cp -a "$work/tmpl" "$work/off"
   cp -a "$work/tmpl" "$work/on"
   start_cluster "$work/on" $((PORT + 1)) agent_guard agent_guard.max_pending=1000000
@@ -274,6 +279,16 @@ if has_part latency; then
   lat_out=$(PGPORT=$((PORT + 1)) bash "$AG_TOP/test/bench/park_latency.sh" --on-cluster "$LAT_N") || die "latency failed"
   echo "$lat_out" | sed 's/^/  /'
   lat_line=$(echo "$lat_out" | tail -1)
+fi
+
+# ---------------------------------------------------------------- scale
+
+scale_line=""
+if has_part scale; then
+  echo "bench: parking at scale, ${SCALE_T:-10} s per run"
+  scale_out=$(PGPORT=$((PORT + 1)) bash "$AG_TOP/test/bench/park_scale.sh" --on-cluster) || die "scale failed"
+  echo "$scale_out" | sed 's/^/  /'
+  scale_line=$(echo "$scale_out" | tail -1)
 fi
 
 # ---------------------------------------------------------------- report
@@ -318,14 +333,26 @@ if [ -n "$lat_line" ]; then
   park=$(echo "$lat_line" | sed -n 's/.*park_ms \([0-9.]*\).*/\1/p')
   permit=$(echo "$lat_line" | sed -n 's/.*permit_ms \([0-9.]*\).*/\1/p')
 fi
+# budget VALUE MAX: "met" when VALUE <= MAX; at_least VALUE MIN likewise
+budget() { awk -v r="$1" -v m="$2" 'BEGIN {print (r <= m) ? "met" : "NOT MET"}'; }
+at_least() { awk -v r="$1" -v m="$2" 'BEGIN {print (r >= m) ? "met" : "NOT MET"}'; }
 ih=nan ia=nan
 if has_part gate; then
   ih=$(ratio "${per_stmt[human]}" "${per_stmt[off]}")
   ia=$(ratio "${per_stmt[agent]}" "${per_stmt[off]}")
-  budget() { awk -v r="$1" -v m="$2" 'BEGIN {print (r <= m) ? "met" : "NOT MET"}'; }
-  echo "budget (DESIGN.md 8): instr human <= 1.001 $(budget "$ih" 1.001), agent <= 1.005 $(budget "$ia" 1.005)$( [ "$park" != nan ] && echo ", park median <= 20 ms $(budget "$park" 20)")"
+  echo "budget (doc/design.md section 8): instr human <= 1.001 $(budget "$ih" 1.001), agent <= 1.005 $(budget "$ia" 1.005)$( [ "$park" != nan ] && echo ", park median <= 20 ms $(budget "$park" 20)")"
 fi
 final="instr human $ih agent $ia  tps human $tps_h agent $tps_a  park_ms $park  permit_ms $permit"
+if [ -n "$scale_line" ]; then
+  echo "parking at scale                   per_s   p50_ms   p95_ms"
+  echo "$scale_out" | sed -n 's/^\(plain INSERT\|park\|flood\)/  &/p'
+  share=$(echo "$scale_line" | sed -n 's/.* share_8 \([0-9.]*\).*/\1/p')
+  p95_32=$(echo "$scale_line" | sed -n 's/.* p95_32_ms \([0-9.]*\).*/\1/p')
+  p50_1=$(echo "$scale_line" | sed -n 's/.* p50_1_ms \([0-9.]*\).*/\1/p')
+  fairness=$(echo "$scale_line" | sed -n 's/.* fairness \([0-9.na-]*\).*/\1/p')
+  echo "goals: parks/s at 8 agents >= 25% of INSERTs/s $(at_least "$share" 0.25), p95 at 32 agents <= 20 ms $(budget "$p95_32" 20), one agent median <= 1 ms $(budget "$p50_1" 1), p95 during a flood <= 2x $(budget "$fairness" 2)"
+  final="$final  park8_share $share  p95_32_ms $p95_32  fairness $fairness"
+fi
 if [ -n "$OUT" ]; then
   { for k in "${!per_stmt[@]}"; do echo "per_stmt $k ${per_stmt[$k]}"; done
     for k in "${!tps[@]}"; do echo "tps $k ${tps[$k]}"; done
