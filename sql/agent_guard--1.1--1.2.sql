@@ -3,7 +3,7 @@
 \echo Use "ALTER EXTENSION agent_guard UPDATE TO '1.2'" to load this file. \quit
 
 -- ---------------------------------------------------------------------
--- Approval workflow (issue 15): wait(), grants, several approvers.
+-- Approval workflow (issue 15): wait(), grants, several approvers, check().
 -- ---------------------------------------------------------------------
 
 -- wait(): sleeps on the backend's latch until the request's status

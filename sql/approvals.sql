@@ -4,6 +4,10 @@
 -- shows the approvals so far.  The setting is superuser-only and never an
 -- agent's.
 \set SHOW_CONTEXT never
+-- request ids of this suite start at 300001, whatever ran before; the
+-- sequence is put back at the end
+SELECT last_value AS req_seq, is_called AS req_seq_called FROM agent_guard.requests_id_seq \gset
+SELECT setval('agent_guard.requests_id_seq', 300000) > 0 AS numbered;
 CREATE ROLE ap_bot LOGIN;
 CREATE ROLE ap_alice LOGIN;
 CREATE ROLE ap_bob LOGIN;
@@ -14,7 +18,7 @@ GRANT EXECUTE ON FUNCTION agent_guard.approve(bigint, text),
                           agent_guard.reject(bigint, text) TO ap_alice, ap_bob;
 GRANT SELECT ON agent_guard.pending TO ap_alice, ap_bob;
 SELECT coalesce(max(id), 0) AS first_event FROM agent_guard.events \gset
-SELECT coalesce(max(id), 0) AS first_request FROM agent_guard.requests \gset
+\set first_request 300000
 
 SET ROLE ap_bot;
 CREATE TABLE ap_t (id int PRIMARY KEY);
@@ -107,3 +111,4 @@ REVOKE EXECUTE ON FUNCTION agent_guard.approve(bigint, text),
                            agent_guard.reject(bigint, text) FROM ap_alice, ap_bob;
 REVOKE SELECT ON agent_guard.pending FROM ap_alice, ap_bob;
 DROP ROLE ap_bot, ap_alice, ap_bob, ap_root;
+SELECT setval('agent_guard.requests_id_seq', :req_seq, :'req_seq_called') > 0 AS renumbered;

@@ -4,6 +4,10 @@
 -- expired, revoked, scoped to one table and one class, max_rows, a rolled
 -- back use, reject action, group roles, and who may grant.
 \set SHOW_CONTEXT never
+-- request ids of this suite start at 200001, whatever ran before; the
+-- sequence is put back at the end
+SELECT last_value AS req_seq, is_called AS req_seq_called FROM agent_guard.requests_id_seq \gset
+SELECT setval('agent_guard.requests_id_seq', 200000) > 0 AS numbered;
 CREATE ROLE gr_bot LOGIN;
 CREATE ROLE gr_bots;
 CREATE ROLE gr_member LOGIN IN ROLE gr_bots;
@@ -212,3 +216,4 @@ REVOKE EXECUTE ON FUNCTION agent_guard.allow(regrole, text, regclass, bigint, in
                            agent_guard.revoke_grant(bigint) FROM gr_approver, gr_bot;
 REVOKE SELECT ON agent_guard.grants FROM gr_approver;
 DROP ROLE gr_bot, gr_member, gr_bots, gr_approver, gr_root;
+SELECT setval('agent_guard.requests_id_seq', :req_seq, :'req_seq_called') > 0 AS renumbered;

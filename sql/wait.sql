@@ -2,13 +2,17 @@
 -- session's decision are in TAP 006_wait): bad input, whose requests a
 -- session may wait for, the status it reports, and its timeout.
 \set SHOW_CONTEXT never
+-- request ids of this suite start at 100001, whatever ran before; the
+-- sequence is put back at the end
+SELECT last_value AS req_seq, is_called AS req_seq_called FROM agent_guard.requests_id_seq \gset
+SELECT setval('agent_guard.requests_id_seq', 100000) > 0 AS numbered;
 CREATE ROLE wt_bot LOGIN;
 CREATE ROLE wt_bot2 LOGIN;
 CREATE ROLE wt_human LOGIN;
 GRANT CREATE ON SCHEMA public TO wt_bot;
 SELECT agent_guard.tag_role('wt_bot');
 SELECT agent_guard.tag_role('wt_bot2');
-SELECT coalesce(max(id), 0) AS first_request FROM agent_guard.requests \gset
+\set first_request 100000
 
 SET ROLE wt_bot;
 CREATE TABLE wt_t (id int PRIMARY KEY);
@@ -94,3 +98,4 @@ REVOKE CREATE ON SCHEMA public FROM wt_bot;
 DROP ROLE wt_bot;
 DROP ROLE wt_bot2;
 DROP ROLE wt_human;
+SELECT setval('agent_guard.requests_id_seq', :req_seq, :'req_seq_called') > 0 AS renumbered;

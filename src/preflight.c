@@ -139,9 +139,7 @@ ag_preflight_is_dml(Node *stmt)
 		case T_InsertStmt:
 		case T_UpdateStmt:
 		case T_DeleteStmt:
-#if PG_VERSION_NUM >= 150000
 		case T_MergeStmt:
-#endif
 			return true;
 		default:
 			return false;
