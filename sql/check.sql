@@ -63,6 +63,13 @@ SELECT format('DROP DATABASE %I', current_database()) AS drop_db \gset
 SET ROLE ck_bot;
 SELECT * FROM agent_guard.check(:'drop_db');
 SELECT * FROM agent_guard.check('DROP DATABASE ck_no_such_db');
+-- a DO block that swallows the guard's error, EXPLAIN ANALYZE, a prepared
+-- statement: the decision is still reported, and nothing stays
+SELECT * FROM agent_guard.check('DO $$ BEGIN DELETE FROM ck_t; EXCEPTION WHEN OTHERS THEN NULL; END $$');
+SELECT * FROM agent_guard.check('EXPLAIN ANALYZE DELETE FROM ck_t');
+PREPARE ck_wipe AS DELETE FROM ck_small;
+SELECT * FROM agent_guard.check('EXECUTE ck_wipe');
+DEALLOCATE ck_wipe;
 -- nothing ran: the rows, the view, the column, the new table
 SELECT count(*) AS ck_t_rows, count(v) AS v_values FROM ck_t;
 SELECT current_database() IS NOT NULL AS database_kept;

@@ -202,6 +202,10 @@ FROM agent_guard.events e WHERE e.id > :first_event AND e.grant_id IS NOT NULL O
 SELECT id - :first_grant AS grant, role, class, target, uses, uses_left, used, status
 FROM agent_guard.grants WHERE id > :first_grant ORDER BY id;
 
+-- dumped by pg_dump with the extension's other tables
+SELECT c::regclass AS dumped FROM pg_extension e, unnest(e.extconfig) c
+WHERE e.extname = 'agent_guard' ORDER BY 1::text;
+
 -- who may run what
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_run
 FROM pg_proc p WHERE p.pronamespace = 'agent_guard'::regnamespace
