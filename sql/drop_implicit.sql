@@ -20,7 +20,7 @@ SELECT lo_from_bytea(4248002, 'x');
 VACUUM FULL df_t;
 CLUSTER df_t USING df_t_pkey;
 ALTER TABLE df_t ALTER COLUMN w TYPE bigint; -- a rewrite of every row: see suite rewrite
-ALTER TABLE df_t SET UNLOGGED;
+ALTER TABLE df_t SET UNLOGGED; -- a crash would empty it: see suite unlogged
 ALTER TABLE df_t SET LOGGED;
 ALTER TABLE df_t ADD COLUMN r float8 DEFAULT random();
 REFRESH MATERIALIZED VIEW df_mv;

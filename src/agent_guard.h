@@ -18,6 +18,11 @@
  *	  rewrite.c   column type changes that rewrite a committed table
  *	  tamper.c	  class guard: tampering with the guard, its settings, its
  *				  tags and the roles it watches
+ *	  alters.c	  statements that lose or hide data without DROP,
+ *				  TRUNCATE or a rewrite: SET UNLOGGED, REFRESH ... WITH NO
+ *				  DATA, renames that swap, ALTER DATABASE
+ *	  temp_objects.c  persistent objects depending on temporary ones,
+ *				  which the cleanup of a temporary schema drops (class drop)
  *	  objects.c   what an object is: the guard's, exempt, its relation and
  *				  schema, its name, the rows a table holds
  *	  dml.c		  executor hooks: unbounded DELETE/UPDATE/MERGE (no WHERE, or
@@ -310,6 +315,10 @@ typedef struct AgFrame
 	List	   *created;		/* ObjectAddress * */
 	List	   *rewrites;		/* rewrite.c's AgRewrite *: ALTER COLUMN ... TYPE */
 	List	   *internal_triggers;	/* ObjectAddress *: foreign keys' */
+	List	   *changed;		/* ObjectAddress *: created or altered, for
+								 * temp_objects.c */
+	bool		temp_cleanup;	/* a temporary schema was cleaned: its drops
+								 * are decided by temp_objects.c */
 } AgFrame;
 
 /* An object a statement of an agent session drops, truncates or rewrites. */
@@ -338,6 +347,7 @@ extern Oid	ag_schema_named_guard(void);
 extern Oid	ag_catalog_oid_field(Oid classId, Oid indexId, Oid objectId,
 								 AttrNumber attnum);
 extern Oid	ag_object_relation(const ObjectAddress *addr);
+extern Oid	ag_object_schema(const ObjectAddress *addr);
 extern bool ag_object_is_guard(const ObjectAddress *addr);
 extern bool ag_relation_is_exempt(Oid relid);
 extern bool ag_open_relation_is_exempt(struct RelationData *rel);
@@ -354,6 +364,8 @@ extern char *ag_objects_label(const char *verb, const char *noun, List *dropped,
 extern char *ag_object_key(List *dropped);
 extern const char *ag_target_text(const char *first, int n, const char *noun);
 extern void ag_decide_drop(const char *command, List *dropped);
+extern void ag_decide_drop_with(const char *command, List *dropped,
+								const char *reason, const char *hint);
 extern void ag_decide_truncate(const char *command, List *truncated);
 extern void ag_on_drop(const ObjectAddress *addr);
 extern void ag_on_truncate(Oid relid);
@@ -362,6 +374,15 @@ extern bool ag_predecide_drop(Node *parsetree, const char *command);
 /* rewrite.c */
 extern void ag_watch_rewrites(AgFrame *frame, struct AlterTableStmt *stmt);
 extern void ag_check_rewrites(const char *command, List *rewrites);
+
+/* alters.c */
+extern void ag_check_alter(Node *parsetree, const char *command);
+
+/* temp_objects.c */
+extern void ag_note_changed(const ObjectAddress *addr);
+extern void ag_check_temp_dependencies(const char *command, List *changed);
+extern void ag_on_temp_cleanup_drop(const ObjectAddress *addr);
+extern void ag_decide_temp_cleanup(const char *command, List *dropped);
 
 /* tamper.c */
 extern void ag_check_tamper(Node *parsetree, const char *command);

@@ -63,6 +63,16 @@
 #endif
 
 /*
+ * The lookup callback of REFRESH MATERIALIZED VIEW (and VACUUM, CLUSTER):
+ * 17 added the MAINTAIN privilege and renamed it.
+ */
+#if PG_VERSION_NUM >= 170000
+#define AG_RANGEVAR_CALLBACK_MAINTAINS RangeVarCallbackMaintainsTable
+#else
+#define AG_RANGEVAR_CALLBACK_MAINTAINS RangeVarCallbackOwnsTable
+#endif
+
+/*
  * An intended fall-through between switch cases: 19 builds with
  * -Wimplicit-fallthrough=5, which only an attribute satisfies, and
  * defines pg_fallthrough for it; earlier majors do not have the macro.

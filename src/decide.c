@@ -49,6 +49,7 @@
 #include "commands/dbcommands.h"
 #include "utils/lsyscache.h"
 #include "executor/spi.h"
+#include "storage/ipc.h"
 #include "tcop/pquery.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -418,7 +419,8 @@ ag_decide(const AgStatement *st)
 	query = ag_current_query_text();
 	text = ag_statement_text(st);
 
-	if (action == AG_ACTION_LOG)
+	/* at the end of the session nothing can be stopped any more */
+	if (action == AG_ACTION_LOG || proc_exit_inprogress)
 	{
 		ag_log_decision(AG_COUNT_LOGGED, st->cls, what, 0);
 		ag_audit(st->cls, "logged", st->command, st->objects, query, 0,
@@ -431,6 +433,13 @@ ag_decide(const AgStatement *st)
 					 errdetail("%s", detail),
 					 errhint("With action \"park\" or \"reject\" this statement would have been stopped after " INT64_FORMAT " rows.",
 							 st->stopped_after)));
+		else if (proc_exit_inprogress)
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("agent_guard: %s by agent role \"%s\" could not be stopped",
+							what, ag_role_name()),
+					 errdetail("%s", detail),
+					 errhint("%s", st->hint)));
 		else
 			ereport(WARNING,
 					(errcode(ERRCODE_WARNING),

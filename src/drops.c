@@ -18,8 +18,9 @@
  * list: reject or park raises an ERROR and the transaction's abort undoes
  * the drop; log, or a permit a human approved for exactly this statement
  * and these objects, lets it stand.  Deletions PostgreSQL does internally
- * (PERFORM_DELETION_INTERNAL: table rewrites, REINDEX CONCURRENTLY, temp
- * cleanup) are not guarded.  An OAT_DROP outside any utility statement
+ * (PERFORM_DELETION_INTERNAL: table rewrites, REINDEX CONCURRENTLY) are
+ * not guarded, except the cleanup of a temporary schema, whose persistent
+ * victims temp_objects.c hands here.  An OAT_DROP outside any utility statement
  * (lo_unlink() in a SELECT, or directly inside DO or CALL) is decided on
  * the spot, in the (sub)transaction that made it.
  *
@@ -131,7 +132,11 @@ ag_dropped_new(const ObjectAddress *addr)
 	 * already: DROP EXTENSION hstore CASCADE drops the type hstore before
 	 * hstore_out(hstore), whose name cannot be formatted any more.  So the
 	 * name is computed in a subtransaction, and an object whose name fails
-	 * is listed by its OID (only agent sessions' drops come here).
+	 * is listed by its OID (only agent sessions' drops come here).  Only
+	 * that failure, a lookup that finds nothing (XX000 "cache lookup
+	 * failed", or an undefined object), is caught: a query cancel, a
+	 * statement timeout, running out of memory and every other error go on
+	 * to abort the statement.
 	 */
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -145,9 +150,18 @@ ag_dropped_new(const ObjectAddress *addr)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_INTERNAL_ERROR &&
+			edata->sqlerrcode != ERRCODE_UNDEFINED_OBJECT)
+			ReThrowError(edata);
+		FreeErrorData(edata);
 		d->identity = psprintf("%u", addr->objectId);
 		d->description = psprintf("%s %u", d->type, addr->objectId);
 	}
@@ -246,6 +260,16 @@ ag_relation_dropped(List *dropped, Oid relid)
 void
 ag_decide_drop(const char *command, List *dropped)
 {
+	ag_decide_drop_with(command, dropped,
+						"Agents may not drop persistent objects: the statement would remove committed data or schema.",
+						"Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role(). Objects that are temporary or were created in the same transaction can be dropped.");
+}
+
+/* The same, saying why and what to do in other words. */
+void
+ag_decide_drop_with(const char *command, List *dropped, const char *reason,
+					const char *hint)
+{
 	AgStatement st = {0};
 	ListCell   *lc;
 	const char *last = NULL;
@@ -280,8 +304,8 @@ ag_decide_drop(const char *command, List *dropped)
 	st.objects_label = ag_objects_label("remove", "object", dropped,
 										list_length(st.objects),
 										&st.estimated_rows);
-	st.reason = "Agents may not drop persistent objects: the statement would remove committed data or schema.";
-	st.hint = "Ask a database administrator to run the statement, or to change the tag with agent_guard.tag_role(). Objects that are temporary or were created in the same transaction can be dropped.";
+	st.reason = reason;
+	st.hint = hint;
 	ag_decide(&st);
 }
 void

@@ -164,7 +164,7 @@ ag_object_relation(const ObjectAddress *addr)
 }
 
 /* The schema of an object, or of the relation it belongs to. */
-static Oid
+Oid
 ag_object_schema(const ObjectAddress *addr)
 {
 	Oid			relid;

@@ -13,7 +13,9 @@
  * replaced.  So the utility hook (utility.c) asks ag_watch_rewrites() to
  * note the storage of every table the statement may change before it runs,
  * and ag_check_rewrites() to compare when it returns, still inside the
- * agent's transaction.
+ * agent's transaction.  The tables are looked up and locked as ALTER TABLE
+ * itself does it (permission check, then its lock), so that no other
+ * session changes them between the note and the statement.
  *
  * State: the watched tables (AgRewrite) in the frame's list, allocated in
  * the frame's memory context; an abort discards them with the frame.
@@ -31,6 +33,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "commands/tablecmds.h"
+#include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -108,8 +112,9 @@ ag_watch_rewrites(AgFrame *frame, AlterTableStmt *stmt)
 	ListCell   *lc;
 	bool		alters_type = false;
 	Oid			relid;
-	List	   *roots;
+	List	   *roots = NIL;
 	List	   *rels = NIL;
+	LOCKMODE	lockmode;
 
 	/* ALTER FOREIGN TABLE recurses to a foreign table's local children */
 	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_TYPE &&
@@ -119,19 +124,35 @@ ag_watch_rewrites(AgFrame *frame, AlterTableStmt *stmt)
 		alters_type |= ((AlterTableCmd *) lfirst(lc))->subtype == AT_AlterColumnType;
 	if (!alters_type)
 		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	/*
+	 * Under the lock ALTER TABLE takes next (after its permission check, as
+	 * it does): a table another session drops, truncates or rewrites must
+	 * not be measured half-way, nor its new storage taken for a rewrite by
+	 * this statement.  A table dropped meanwhile is simply not there.
+	 */
+	lockmode = AlterTableGetLockLevel(stmt->cmds);
+	relid = AlterTableLookupRelation(stmt, lockmode);
 	if (!OidIsValid(relid))
 		return;
 	/* ALTER TYPE ... ALTER ATTRIBUTE ... CASCADE rewrites the typed tables */
-	roots = stmt->objtype == OBJECT_TYPE ?
-		ag_typed_tables(get_rel_type_id(relid)) : list_make1_oid(relid);
+	if (stmt->objtype == OBJECT_TYPE)
+	{
+		foreach(lc, ag_typed_tables(get_rel_type_id(relid)))
+		{
+			LockRelationOid(lfirst_oid(lc), lockmode);
+			if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc))))
+				roots = lappend_oid(roots, lfirst_oid(lc));
+		}
+	}
+	else
+		roots = list_make1_oid(relid);
 	/*
 	 * ALTER TYPE's RangeVar has inh = false, but PostgreSQL recurses from
 	 * each typed table to its partitions and children all the same.
 	 */
 	foreach(lc, roots)
 		rels = list_concat(rels, (stmt->relation->inh || stmt->objtype == OBJECT_TYPE) ?
-						   find_all_inheritors(lfirst_oid(lc), NoLock, NULL) :
+						   find_all_inheritors(lfirst_oid(lc), lockmode, NULL) :
 						   list_make1_oid(lfirst_oid(lc)));
 	foreach(lc, rels)
 	{

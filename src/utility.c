@@ -10,14 +10,19 @@
  * agent session), all chained.
  *
  * Dispatch.  Before an agent's utility statement runs: tamper checks on
- * its parse tree (tamper.c), the drops that cannot be rolled back
- * (drops.c), the tables a column type change may rewrite (rewrite.c).
- * While it runs, the object access hook hands every object dropped or
- * truncated to drops.c, collects created objects and changes of the
- * guard's objects for tamper.c, and tags roles the agent creates (tags.c).
- * When it returns: created objects (tamper.c), rewrites (rewrite.c), then
- * the collected drops and truncates (drops.c), each decided as one
- * statement, still inside the agent's transaction.
+ * its parse tree (tamper.c), statements that lose or hide data without a
+ * drop (alters.c: SET UNLOGGED, REFRESH ... WITH NO DATA, renames that
+ * swap, ALTER DATABASE), the drops that cannot be rolled back (drops.c),
+ * the tables a column type change may rewrite (rewrite.c).  While it runs,
+ * the object access hook hands every object dropped or truncated to
+ * drops.c (those the cleanup of a temporary schema drops, internal work
+ * otherwise never guarded, through temp_objects.c), collects created and
+ * changed objects for tamper.c and temp_objects.c, and tags roles the
+ * agent creates (tags.c).  When it returns: created objects (tamper.c),
+ * rewrites (rewrite.c), persistent objects made to depend on temporary
+ * ones (temp_objects.c), then the collected drops and truncates
+ * (drops.c), each decided as one statement, still inside the agent's
+ * transaction.
  *
  * State: a stack of AgFrame, one per utility statement of an agent session
  * being run, living on the C stack of ag_ProcessUtility; its lists are
@@ -72,7 +77,9 @@ ag_decide_pending(AgFrame *frame)
 	frame->dropped = NIL;
 	if (truncated != NIL)
 		ag_decide_truncate(frame->command, truncated);
-	if (dropped != NIL)
+	if (dropped != NIL && frame->temp_cleanup)
+		ag_decide_temp_cleanup(frame->command, dropped);
+	else if (dropped != NIL)
 		ag_decide_drop(frame->command, dropped);
 }
 
@@ -85,6 +92,8 @@ ag_frame_finish(AgFrame *frame)
 		ag_check_internal_triggers(frame->command, frame->internal_triggers);
 	if (frame->rewrites != NIL)
 		ag_check_rewrites(frame->command, frame->rewrites);
+	if (frame->changed != NIL)
+		ag_check_temp_dependencies(frame->command, frame->changed);
 	ag_decide_pending(frame);
 }
 
@@ -133,19 +142,18 @@ ag_object_access_guarded(ObjectAccessType access, Oid classId, Oid objectId,
 	switch (access)
 	{
 		case OAT_DROP:
-			if (((ObjectAccessDrop *) arg)->dropflags & PERFORM_DELETION_INTERNAL)
+			/*
+			 * Internal deletions (table rewrites, REINDEX CONCURRENTLY) are
+			 * PostgreSQL's own, except the cleanup of a temporary schema,
+			 * the only one that keeps its original object: it takes every
+			 * persistent object that depends on a temporary one along.
+			 */
+			if ((((ObjectAccessDrop *) arg)->dropflags &
+				 (PERFORM_DELETION_INTERNAL | PERFORM_DELETION_SKIP_ORIGINAL)) ==
+				PERFORM_DELETION_INTERNAL)
 				return;
 			break;
 		case OAT_POST_CREATE:
-			/*
-			 * Internal creations are PostgreSQL's own, except triggers: a
-			 * foreign key referencing a guard table puts internal triggers
-			 * on it.
-			 */
-			if (((ObjectAccessPostCreate *) arg)->is_internal &&
-				classId != TriggerRelationId)
-				return;
-			break;
 		case OAT_POST_ALTER:
 		case OAT_TRUNCATE:
 			break;
@@ -162,12 +170,24 @@ ag_object_access_guarded(ObjectAccessType access, Oid classId, Oid objectId,
 	switch (access)
 	{
 		case OAT_DROP:
-			ag_on_drop(&addr);
+			if (((ObjectAccessDrop *) arg)->dropflags & PERFORM_DELETION_SKIP_ORIGINAL)
+				ag_on_temp_cleanup_drop(&addr);
+			else
+				ag_on_drop(&addr);
 			break;
 		case OAT_TRUNCATE:
 			ag_on_truncate(objectId);
 			break;
 		case OAT_POST_CREATE:
+			ag_note_changed(&addr);
+			/*
+			 * Internal creations are PostgreSQL's own, except triggers: a
+			 * foreign key referencing a guard table puts internal triggers
+			 * on it.
+			 */
+			if (((ObjectAccessPostCreate *) arg)->is_internal &&
+				classId != TriggerRelationId)
+				break;
 			if (classId == AuthIdRelationId)
 				ag_tag_new_role(objectId);
 			else if (ag_frame != NULL)
@@ -184,6 +204,7 @@ ag_object_access_guarded(ObjectAccessType access, Oid classId, Oid objectId,
 			}
 			break;
 		case OAT_POST_ALTER:
+			ag_note_changed(&addr);
 			ag_on_alter(&addr, ag_frame ? ag_frame->command : "ALTER");
 			break;
 		default:
@@ -292,6 +313,7 @@ ag_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_TRY();
 	{
 		ag_check_tamper(parsetree, frame.command);
+		ag_check_alter(parsetree, frame.command);
 		frame.decided = ag_predecide_drop(parsetree, frame.command);
 		if (IsA(parsetree, AlterTableStmt))
 			ag_watch_rewrites(&frame, (AlterTableStmt *) parsetree);
