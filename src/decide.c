@@ -21,6 +21,12 @@
  * Tamper attempts (class "guard") go to ag_tamper(): always rejected, with
  * SQLSTATE 42AG2, never loggable or parkable.
  *
+ * Grants (grants.c) are asked after the permit, on the way to parking or
+ * rejecting: a statement a human's grant covers runs, counted against it.
+ * In preflight mode (agent_guard.check(), preflight.c) the first decision
+ * reached here or in ag_tamper() is handed to ag_preflight_decided()
+ * before anything is logged, counted, audited or recorded.
+ *
  * Row limits (1.1): a statement the exact row count stopped (stopped_after
  * set) is worded as such ("DELETE on public.t stopped after 6 rows"), and
  * every request and audit row carries the statement's estimated_rows.

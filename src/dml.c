@@ -42,6 +42,9 @@
  *
  * Exempt: target relations that are temporary or created in this
  * transaction.  EXPLAIN without ANALYZE never runs the plan: not guarded.
+ * agent_guard.check() (preflight.c) has the same plan checks applied to a
+ * plan it never starts (ag_dml_preflight), every plan judged by its
+ * estimate as a client's statement would be.
  *
  * State: none across statements; the analysis runs on the plan at hand.
  *

@@ -67,7 +67,8 @@
  * transaction rolls back and nothing is lost; log emits one WARNING and
  * one audit row per top-level statement and lets it go on.  A permit for
  * exactly this statement (the re-run of an approved request) lifts the
- * limit for the rest of the top-level statement.  An executor that dml.c
+ * limit for the rest of the top-level statement; a grant with max_rows
+ * (grants.c) raises it to that instead, so passing it is decided again.  An executor that dml.c
  * let run on a permit (an unbounded or over-estimated statement a human
  * approved) is not counted, nor is anything it runs (its triggers and
  * cascades are part of what was approved).
