@@ -3,7 +3,7 @@
 # server's own directories (they use a private copy under tmp_install/).
 
 MODULE_big = agent_guard
-OBJS = src/init.o src/shmem.o src/tags.o src/decide.o src/permit.o src/worker.o src/utility.o src/objects.o src/drops.o src/rewrite.o src/tamper.o src/temp_objects.o src/alters.o src/dml.o src/rowlimit.o
+OBJS = src/init.o src/shmem.o src/tags.o src/decide.o src/permit.o src/worker.o src/utility.o src/objects.o src/drops.o src/rewrite.o src/tamper.o src/temp_objects.o src/alters.o src/dml.o src/rowlimit.o src/wait.o src/grants.o src/preflight.o
 EXTENSION = agent_guard
 DATA = sql/agent_guard--1.0.sql sql/agent_guard--1.0--1.1.sql sql/agent_guard--1.1--1.2.sql
 PGFILEDESC = "agent_guard - guard against destructive statements from AI agents"

@@ -228,7 +228,7 @@ SELECT pubname, (SELECT count(*) FROM pg_publication_rel r WHERE r.prpubid = p.o
   FROM pg_publication p ORDER BY 1;
 SELECT count(*) AS foreign_keys FROM pg_constraint
   WHERE confrelid IN ('agent_guard.events'::regclass, 'agent_guard.requests'::regclass)
-    AND conrelid <> 'agent_guard.events'::regclass;
+    AND conrelid NOT IN (SELECT oid FROM pg_class WHERE relnamespace = 'agent_guard'::regnamespace);
 SELECT count(*) AS guard_indexes FROM pg_index WHERE indrelid = 'agent_guard.events'::regclass;
 SELECT relpersistence, reloptions FROM pg_class WHERE oid = 'agent_guard.events'::regclass;
 SELECT count(*) AS like_columns FROM pg_attribute

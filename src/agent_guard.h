@@ -39,6 +39,13 @@
  *				  background worker in its own transaction, so they survive
  *				  the agent's abort
  *	  shmem.c	  shared memory: the writer slots and the decision counters
+ *	  grants.c	  grants (agent_guard.allow()): statements a human let an
+ *				  agent role run without parking, asked on the way to a
+ *				  park or reject decision
+ *	  preflight.c agent_guard.check(): the guard's decision on a statement,
+ *				  collected in preflight mode, nothing run or recorded
+ *	  wait.c	  agent_guard.wait(): sleeping until a request is decided,
+ *				  woken when the deciding transaction commits
  *
  * Copyright (c) 2026, agent_guard developers
  *
@@ -224,6 +231,7 @@ extern int	ag_approval_ttl;
 extern int	ag_writer_idle_timeout;
 extern int	ag_role_write_rate;
 extern int	ag_max_rows;
+extern int	ag_approvals_required;
 extern bool ag_session_agent;
 extern bool ag_session_latched;
 extern bool ag_preloaded;
@@ -234,6 +242,10 @@ extern AgShared *ag_shared;
 extern void ag_shmem_init(void);
 extern void ag_count_decision(AgClass cls, AgCounter counter);
 extern int64 ag_rate_take(Oid dbid, Oid roleid, int limit);
+
+/* wait.c: the backends waiting for a decision (agent_guard.wait()) */
+extern Size ag_wait_shmem_size(void);
+extern void ag_wait_shmem_startup(void);
 
 /* tags.c */
 extern void ag_tags_init(void);
@@ -389,6 +401,7 @@ extern void ag_on_alter(const ObjectAddress *addr, const char *command);
 /* dml.c */
 extern void ag_dml_init(void);
 extern List *ag_checked_perms;
+extern void ag_dml_preflight(QueryDesc *queryDesc);
 
 /* rowlimit.c */
 extern void ag_rowlimit_init(void);
@@ -410,6 +423,19 @@ extern void ag_set_current_query(const char *source, int location, int len);
 extern void ag_set_current_params(struct ParamListInfoData *params);
 extern void ag_get_current_query(AgQueryRef *ref);
 extern void ag_restore_current_query(const AgQueryRef *ref);
+extern int64 ag_internal_query(const char *sql, int nargs, Oid *argtypes,
+							   Datum *values);
+
+/* preflight.c: agent_guard.check() */
+extern bool ag_preflight;
+extern void ag_preflight_decided(AgClass cls, const char *decision,
+								 List *objects, int64 estimated_rows,
+								 const char *reason);
+
+/* grants.c */
+extern int64 ag_grant_row_limit;
+extern bool ag_use_grant(const AgStatement *st, const char *what,
+						 const char *query);
 
 /* permit.c */
 extern char *ag_permit_params(struct ParamListInfoData *params);

@@ -55,6 +55,13 @@
 #define AG_CLUSTER_RELATION(stmt) (((ClusterStmt *) (stmt))->relation)
 #endif
 
+/* pg_plan_query: 19 added the ExplainState of an EXPLAIN being planned. */
+#if PG_VERSION_NUM >= 190000
+#define AG_PLAN_QUERY(q, src, opts, params) pg_plan_query((q), (src), (opts), (params), NULL)
+#else
+#define AG_PLAN_QUERY(q, src, opts, params) pg_plan_query((q), (src), (opts), (params))
+#endif
+
 /*
  * The lookup callback of REFRESH MATERIALIZED VIEW (and VACUUM, CLUSTER):
  * 17 added the MAINTAIN privilege and renamed it.

@@ -22,6 +22,12 @@
  * Tamper attempts (class "guard") go to ag_tamper(): always rejected, with
  * SQLSTATE 42AG2, never loggable or parkable.
  *
+ * Grants (grants.c) are asked after the permit, on the way to parking or
+ * rejecting: a statement a human's grant covers runs, counted against it.
+ * In preflight mode (agent_guard.check(), preflight.c) the first decision
+ * reached here or in ag_tamper() is handed to ag_preflight_decided()
+ * before anything is logged, counted, audited or recorded.
+ *
  * Row limits (1.1): a statement the exact row count stopped (stopped_after
  * set) is worded as such ("DELETE on public.t stopped after 6 rows"), and
  * every request and audit row carries the statement's estimated_rows.
@@ -245,7 +251,7 @@ ag_statement_text(const AgStatement *st)
  * on the guard's tables, and must not get any).  Returns the first column
  * of the first row as int8, or 0 when it is NULL or there is no row.
  */
-static int64
+int64
 ag_internal_query(const char *sql, int nargs, Oid *argtypes, Datum *values)
 {
 	Oid			save_userid;
@@ -410,8 +416,8 @@ ag_park(const AgStatement *st, const char *what, const char *detail,
 					   res.attempts > 1 ?
 					   psprintf(" The same statement is already waiting: this is attempt %d.", res.attempts) :
 					   " The request is recorded and waits for a human decision."),
-			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same parameter values, search_path and settings, and it will run once.%s%s",
-					 res.id, st->limit_hint ? " " : "",
+			 errhint("A human must approve it with agent_guard.approve(" INT64_FORMAT "); then run exactly the same statement again, with the same parameter values, search_path and settings, and it will run once. To wait for the decision, run SELECT agent_guard.wait(" INT64_FORMAT ").%s%s",
+					 res.id, res.id, st->limit_hint ? " " : "",
 					 st->limit_hint ? st->limit_hint : "")));
 }
 
@@ -435,6 +441,10 @@ ag_decide(const AgStatement *st)
 					  objects[0] ? (st->objects_label ? st->objects_label : "Objects") : "",
 					  objects[0] ? ": " : "", objects,
 					  objects[0] ? "." : "", ag_session_tag_sentence());
+	if (unlikely(ag_preflight))
+		ag_preflight_decided(st->cls, action == AG_ACTION_LOG ? "log" :
+							 action == AG_ACTION_PARK ? "park" : "reject",
+							 st->objects, st->estimated_rows, st->reason);
 	query = ag_current_query_text();
 	text = ag_statement_text(st);
 
@@ -484,8 +494,12 @@ ag_decide(const AgStatement *st)
 					 errdetail("The approval is used up: running the statement again needs a new one.")));
 			return true;
 		}
+		if (ag_use_grant(st, what, query))
+			return true;
 		ag_park(st, what, detail, text, params, settings);
 	}
+	else if (ag_use_grant(st, what, query))
+		return true;
 
 	ag_audit(st->cls, "rejected", st->command, st->objects, query, 0,
 			 st->estimated_rows);
@@ -498,6 +512,10 @@ ag_tamper(const char *command, const char *target, const char *reason)
 {
 	char	   *what = ag_what(command, target);
 
+	if (unlikely(ag_preflight))
+		ag_preflight_decided(AG_CLASS_GUARD, "reject",
+							 target ? list_make1(pstrdup(target)) : NIL, -1,
+							 reason);
 	ag_log_decision(AG_COUNT_REJECTED, AG_CLASS_GUARD, what, 0);
 	ag_audit(AG_CLASS_GUARD, "rejected", command,
 			 target ? list_make1(pstrdup(target)) : NIL,

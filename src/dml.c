@@ -42,6 +42,9 @@
  *
  * Exempt: target relations that are temporary or created in this
  * transaction.  EXPLAIN without ANALYZE never runs the plan: not guarded.
+ * agent_guard.check() (preflight.c) has the same plan checks applied to a
+ * plan it never starts (ag_dml_preflight), every plan judged by its
+ * estimate as a client's statement would be.
  *
  * State: none across statements; the analysis runs on the plan at hand.
  *
@@ -440,6 +443,7 @@ ag_decide_executor(const AgStatement *st, QueryDesc *queryDesc)
 /* What deciding the ModifyTable nodes of a plan came to. */
 #define AG_MODIFY_PERMIT	0x01	/* a human's permit let it run */
 #define AG_MODIFY_LOGGED	0x02	/* log action: warned and let it run */
+#define AG_MODIFY_GRANTED	0x04	/* a grant with max_rows: counted to it */
 
 /*
  * Decide one ModifyTable node: unbounded (no condition on the target), or
@@ -551,7 +555,8 @@ ag_check_modify(ModifyTable *mt, QueryDesc *queryDesc, int64 limit)
 	plan_rows = outerPlan(mt) ? outerPlan(mt)->plan_rows : 0;
 	if (!unbounded &&
 		(limit <= 0 || plan_rows <= (double) limit || merge_actions_bounded ||
-		 ActivePortal == NULL || !list_member_ptr(ActivePortal->stmts, pstmt)))
+		 (!ag_preflight &&
+		  (ActivePortal == NULL || !list_member_ptr(ActivePortal->stmts, pstmt)))))
 		return 0;
 
 	/*
@@ -611,7 +616,9 @@ ag_check_modify(ModifyTable *mt, QueryDesc *queryDesc, int64 limit)
 		st.limit_hint = st.hint;
 	}
 	/* reject and park do not return */
-	return ag_decide_executor(&st, queryDesc) ? AG_MODIFY_PERMIT : AG_MODIFY_LOGGED;
+	if (!ag_decide_executor(&st, queryDesc))
+		return AG_MODIFY_LOGGED;
+	return ag_grant_row_limit > 0 ? AG_MODIFY_GRANTED : AG_MODIFY_PERMIT;
 }
 
 /*
@@ -678,6 +685,16 @@ ag_check_plan(QueryDesc *queryDesc, int64 limit)
 }
 
 /*
+ * agent_guard.check() (preflight.c): the plan checks of a statement that is
+ * planned, never started.  A decision raises the preflight error.
+ */
+void
+ag_dml_preflight(QueryDesc *queryDesc)
+{
+	(void) ag_check_plan(queryDesc, ag_session_row_limit());
+}
+
+/*
  * The permission list of the executor being started that needs no check by
  * the permission hook (ag_ExecutorCheckPerms) called from inside that
  * start: a human session's, or an agent's whose writes were just checked.  Set just before the start and cleared
@@ -717,6 +734,9 @@ ag_agent_ExecutorStart(QueryDesc *queryDesc, int eflags, bool modifies,
 		 */
 		ag_checked_perms = AG_PLAN_PERMS(queryDesc->plannedstmt);
 	}
+	/* a grant's max_rows is the limit its statement is counted to */
+	if (decided & AG_MODIFY_GRANTED)
+		limit = ag_grant_row_limit;
 	/* the guard's own query taking a permit set it: this one is tracked */
 	ag_untracked_estate = NULL;
 	/* started in a row-count level, its nodes counted (rowlimit.c) */

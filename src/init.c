@@ -18,9 +18,12 @@
  *								  share a login with humans)
  *	  agent_guard.max_rows		  superuser-only; the row limit of agent DML
  *								  (10000; 0 = none) for tags without their own
- * An agent session can change neither: the check hooks refuse SET,
- * set_config() and function SET clauses from agent sessions, and utility.c
- * refuses ALTER ROLE/DATABASE ... SET and ALTER SYSTEM.
+ *	  agent_guard.approvals_required  superuser-only; distinct humans whose
+ *								  approvals make a request approved (1)
+ * An agent session can change none of them (session_agent only to on):
+ * the check hooks refuse SET, set_config(), function SET clauses and
+ * connection options from agent sessions, and utility.c refuses ALTER
+ * ROLE/DATABASE ... SET and ALTER SYSTEM.
  *
  * agent_guard.session_agent = on stored by ALTER ROLE/DATABASE ... SET wins
  * over the client's connection options (ag_latch_stored_session_agent).
@@ -49,6 +52,7 @@ int			ag_max_pending = 100;
 int			ag_request_ttl = 86400;	/* seconds: one day */
 int			ag_approval_ttl = 3600;	/* seconds: one hour */
 int			ag_max_rows = 10000;
+int			ag_approvals_required = 1;
 
 int			ag_writer_idle_timeout = 600;	/* seconds */
 int			ag_role_write_rate = 100;	/* durable writes a second, per role */
@@ -263,6 +267,15 @@ _PG_init(void)
 							0,
 							ag_check_int_setting, NULL, NULL);
 
+	DefineCustomIntVariable("agent_guard.approvals_required",
+							"How many distinct humans must approve a request before it is approved.",
+							"Each approval by another human counts once; one rejection rejects.",
+							&ag_approvals_required,
+							1, 1, 100,
+							PGC_SUSET,
+							0,
+							ag_check_int_setting, NULL, NULL);
+
 	DefineCustomIntVariable("agent_guard.writer_idle_timeout",
 							"How long a database's persistent writer stays connected without work.",
 							"0 starts a new background worker for every durable write instead.",
@@ -305,8 +318,9 @@ ag_install_agent_hooks(void)
 }
 
 /*
- * agent_guard._refuse_agent_session(command): called first by approve()
- * and reject(); an agent session can never decide, whatever its grants.
+ * agent_guard._refuse_agent_session(command): called first by approve(),
+ * reject(), allow() and revoke_grant(); an agent session can never decide,
+ * whatever its grants.
  */
 PG_FUNCTION_INFO_V1(ag_refuse_agent_session);
 Datum
@@ -315,7 +329,7 @@ ag_refuse_agent_session(PG_FUNCTION_ARGS)
 	AcceptInvalidationMessages();
 	if (ag_preloaded && ag_session_action() != AG_ACTION_NONE)
 		ag_tamper(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL,
-				  "Requests can only be approved or rejected by a human, from a session that is not an agent session.");
+				  "Requests can only be approved or rejected, and grants only made or revoked, by a human, from a session that is not an agent session.");
 	PG_RETURN_VOID();
 }
 

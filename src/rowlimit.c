@@ -67,7 +67,8 @@
  * transaction rolls back and nothing is lost; log emits one WARNING and
  * one audit row per top-level statement and lets it go on.  A permit for
  * exactly this statement (the re-run of an approved request) lifts the
- * limit for the rest of the top-level statement.  An executor that dml.c
+ * limit for the rest of the top-level statement; a grant with max_rows
+ * (grants.c) raises it to that instead, so passing it is decided again.  An executor that dml.c
  * let run on a permit (an unbounded or over-estimated statement a human
  * approved) is not counted, nor is anything it runs (its triggers and
  * cascades are part of what was approved).
@@ -133,6 +134,7 @@ static int	ag_approved_depth = 0;	/* executors on a permit running */
 static int	ag_utility_depth = 0;	/* our ProcessUtility frames alive */
 static int64 ag_rows_total = 0;
 static bool ag_limit_lifted = false;	/* a permit was used at the limit */
+static int64 ag_limit_raised = 0;	/* a grant's max_rows was used there */
 static bool ag_limit_logged = false;	/* log action: warned once */
 static bool ag_top_query_set = false;
 static AgQueryRef ag_top_query;
@@ -171,6 +173,7 @@ ag_statement_done(void)
 {
 	ag_rows_total = 0;
 	ag_limit_lifted = false;
+	ag_limit_raised = 0;
 	ag_limit_logged = false;
 	ag_top_query_set = false;
 }
@@ -320,8 +323,13 @@ ag_limit_passed(AgCounted *c)
 	}
 	PG_END_TRY();
 
-	/* a permit lifts the limit for the rest of the statement; log warns once */
-	if (permit)
+	/*
+	 * A permit lifts the limit for the rest of the statement, a grant with
+	 * max_rows raises it to that (grants.c); log warns once.
+	 */
+	if (permit && ag_grant_row_limit > 0)
+		ag_limit_raised = ag_grant_row_limit;
+	else if (permit)
 		ag_limit_lifted = true;
 	else
 		ag_limit_logged = true;
@@ -333,7 +341,7 @@ ag_count(AgCounted *c, int64 rows)
 	if (ag_limit_lifted || ag_limit_logged || ag_approved_depth > 0)
 		return;
 	ag_rows_total += rows;
-	if (ag_rows_total > c->limit)
+	if (ag_rows_total > c->limit && ag_rows_total > ag_limit_raised)
 		ag_limit_passed(c);
 }
 

@@ -12,6 +12,9 @@
  * shared_preload_libraries = 'agent_guard' has no such memory; ag_shared
  * is then NULL and every user of it checks.
  *
+ * The table of backends waiting for a decision (agent_guard.wait()) is
+ * wait.c's, allocated here too: one slot per backend (MaxBackends).
+ *
  * Tags do not live here: they are catalog rows (tags.c), cached per
  * backend.
  *
@@ -37,7 +40,7 @@ ag_shmem_request(void)
 {
 	if (prev_shmem_request)
 		prev_shmem_request();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(AgShared)));
+	RequestAddinShmemSpace(add_size(MAXALIGN(sizeof(AgShared)), ag_wait_shmem_size()));
 }
 
 static void
@@ -58,6 +61,7 @@ ag_shmem_startup(void)
 			for (int d = 0; d < AG_NUM_COUNTERS; d++)
 				pg_atomic_init_u64(&ag_shared->counters[c][d], 0);
 	}
+	ag_wait_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

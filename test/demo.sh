@@ -43,6 +43,8 @@ ALTER TABLE session_log OWNER TO cursor_bot;
 GRANT ALL ON bookings TO alice;
 GRANT SELECT ON agent_guard.pending TO alice;
 GRANT EXECUTE ON FUNCTION agent_guard.approve(bigint, text), agent_guard.reject(bigint, text) TO alice;
+GRANT EXECUTE ON FUNCTION agent_guard.allow(regrole, text, regclass, bigint, interval, integer, text) TO alice;
+GRANT SELECT ON agent_guard.grants TO alice;
 CREATE VIEW long_stays AS SELECT * FROM bookings WHERE nights > 3;
 ALTER VIEW long_stays OWNER TO cursor_bot;
 ANALYZE;   -- table statistics, as autovacuum keeps them: the guard's row estimates use them
@@ -111,6 +113,41 @@ DELETE FROM session_log;
 SELECT count(*) AS bookings_still_there FROM bookings;
 SQL
 
+say "Before running something risky, the agent asks the guard what it would do: nothing runs"
+as cursor_bot <<'SQL'
+SELECT class, decision, objects, estimated_rows FROM agent_guard.check('DROP TABLE bookings CASCADE');
+SELECT class, decision, estimated_rows FROM agent_guard.check('DELETE FROM bookings WHERE id = 5');
+SQL
+
+say "The agent waits for the decision instead of polling; Alice approves while it waits"
+as cursor_bot <<'SQL'
+DELETE FROM bookings WHERE nights = 5;
+SQL
+req=$(psql -X -At -U postgres -c "SELECT max(id) FROM agent_guard.requests")
+( sleep 2; psql -X -q -At -U alice \
+    -c "SELECT 'alice approves request ' || id || ': ' || (agent_guard.approve(id, 'old bookings, fine')).status FROM agent_guard.pending WHERE id = $req" ) &
+as cursor_bot -v req="$req" <<'SQL'
+\timing on
+SELECT agent_guard.wait(:req, '1 minute');
+\timing off
+DELETE FROM bookings WHERE nights = 5;
+SQL
+wait
+
+say "A grant for the nightly cleanup: no approval each time, within its scope, time and uses"
+as alice <<'SQL'
+SELECT agent_guard.allow('cursor_bot', 'delete', 'session_log', max_rows => 100,
+                         valid_for => '8 hours', uses => 2, note => 'nightly cleanup') AS grant_id;
+SQL
+as cursor_bot <<'SQL'
+INSERT INTO session_log SELECT g, 'debug ' || g FROM generate_series(1, 50) g;
+DELETE FROM session_log;
+DELETE FROM bookings;
+SQL
+as alice <<'SQL'
+SELECT id, role, class, target, max_rows, uses_left, status, note FROM agent_guard.grants;
+SQL
+
 say "A human's work is never touched"
 as alice <<'SQL'
 SELECT agent_session FROM agent_guard.status();
@@ -120,7 +157,7 @@ SQL
 
 say "Every decision is audited, durably, although the agent's transactions aborted"
 as postgres <<'SQL'
-SELECT id, role_name, class, decision, command, request_id AS req FROM agent_guard.events ORDER BY id;
+SELECT id, role_name, class, decision, command, request_id AS req, grant_id FROM agent_guard.events ORDER BY id;
 SELECT id, status, estimated_rows, decided_by, note FROM agent_guard.requests ORDER BY id;
 SELECT * FROM agent_guard.counters;
 SQL

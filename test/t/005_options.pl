@@ -38,6 +38,13 @@ $node->safe_psql('postgres', q{
 	like($stderr, qr/agent sessions cannot change agent_guard settings/,
 		'nor with agent_guard.default_action');
 }
+{
+	local $ENV{PGOPTIONS} = '-c agent_guard.approvals_required=1';
+	my ($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT 1',
+		extra_params => [ '-U', 'su_bot' ]);
+	like($stderr, qr/agent sessions cannot change agent_guard settings/,
+		'nor with agent_guard.approvals_required');
+}
 # the one-way session_agent switch is still allowed as a connection option
 {
 	local $ENV{PGOPTIONS} = '-c agent_guard.session_agent=on';
